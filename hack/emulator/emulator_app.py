@@ -1,0 +1,357 @@
+"""WSGI layer in front of moto: the /_emulator/ admin API, fault injection and call counting.
+
+Admin API (never faulted, never counted):
+  GET  /_emulator/calls        {"UpdateIntegration": 3, ...}   every API Gateway request received,
+                                                              faulted ones included
+  GET  /_emulator/responses    {"UpdateIntegration": {"200": 2, "429": 1}, ...}
+  GET  /_emulator/drops        {"UpdateIntegration": 1}        connections closed by the drop fault
+  POST /_emulator/calls/reset  zero the three counters above
+  GET  /_emulator/faults       the fault config in force
+  POST /_emulator/faults       replace the fault config; {} clears every fault
+  GET  /_emulator/health       {"status": "ok", ...}
+
+Fault config keys (each optional):
+  throttle        fraction 0..1 of calls answered 429 TooManyRequestsException + Retry-After
+  quota_rps       token bucket refill rate (calls/s) over all API Gateway calls; 429 when empty
+  quota_burst     token bucket size (default 40 when quota_rps is set; quota_rps defaults to 10)
+  error_5xx       fraction 0..1 of calls answered with a 5xx
+  error_5xx_status  an int or a list of ints (500..599) to pick from; default [500, 503]
+  latency_ms      delay added before every call is handled
+  drop            fraction 0..1 of calls whose connection is closed without a response
+  retry_after     seconds sent in Retry-After on 429 and 503 (default 1)
+  operations      list of operation names the faults apply to (default: every operation)
+  seed            seed of the random draws, for repeatable runs
+Order: latency, then drop, then quota, then throttle, then 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+from moto.core.request import Request as MotoRequest
+from moto.core.routing import get_service_router
+
+ADMIN_PREFIX = "/_emulator/"
+FAKE_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKIAEMULATOR000000000/20200101/us-east-1/apigateway/aws4_request, "
+    "SignedHeaders=host, Signature=0000"
+)
+
+FAULT_KEYS = {
+    "throttle",
+    "quota_rps",
+    "quota_burst",
+    "error_5xx",
+    "error_5xx_status",
+    "latency_ms",
+    "drop",
+    "retry_after",
+    "operations",
+    "seed",
+}
+
+REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+    404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class FaultConfigError(ValueError):
+    pass
+
+
+def _fraction(cfg: dict[str, Any], key: str) -> float:
+    v = cfg.get(key, 0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise FaultConfigError(f"{key} must be a number between 0 and 1, got {v!r}")
+    return float(v)
+
+
+def _non_negative(cfg: dict[str, Any], key: str, default: float) -> float:
+    v = cfg.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or math.isinf(v):
+        raise FaultConfigError(f"{key} must be a non-negative number, got {v!r}")
+    return float(v)
+
+
+class Faults:
+    """A validated fault config with its token bucket and random source."""
+
+    def __init__(self, cfg: dict[str, Any]):
+        if not isinstance(cfg, dict):
+            raise FaultConfigError("the fault config must be a JSON object")
+        unknown = sorted(set(cfg) - FAULT_KEYS)
+        if unknown:
+            raise FaultConfigError(
+                f"unknown fault key(s) {unknown}; known keys: {sorted(FAULT_KEYS)}"
+            )
+        self.config = dict(cfg)
+        self.throttle = _fraction(cfg, "throttle")
+        self.error_5xx = _fraction(cfg, "error_5xx")
+        self.drop = _fraction(cfg, "drop")
+        self.latency_s = _non_negative(cfg, "latency_ms", 0) / 1000.0
+        if self.latency_s > 600:
+            raise FaultConfigError("latency_ms must be at most 600000")
+        self.retry_after = _non_negative(cfg, "retry_after", 1)
+        statuses = cfg.get("error_5xx_status", [500, 503])
+        if isinstance(statuses, int) and not isinstance(statuses, bool):
+            statuses = [statuses]
+        if (
+            not isinstance(statuses, list)
+            or not statuses
+            or not all(isinstance(s, int) and 500 <= s <= 599 for s in statuses)
+        ):
+            raise FaultConfigError("error_5xx_status must be an int or a list of ints in 500..599")
+        self.statuses = statuses
+        ops = cfg.get("operations")
+        if ops is not None and (
+            not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)
+        ):
+            raise FaultConfigError("operations must be a list of operation names")
+        self.operations = set(ops) if ops is not None else None
+        seed = cfg.get("seed")
+        self.rng = random.Random(seed)
+        self.rng_lock = threading.Lock()
+
+        self.quota = "quota_rps" in cfg or "quota_burst" in cfg
+        self.rps = _non_negative(cfg, "quota_rps", 10)
+        self.burst = _non_negative(cfg, "quota_burst", 40)
+        if self.quota and (self.rps <= 0 and self.burst < 1):
+            raise FaultConfigError("a quota needs quota_rps > 0 or quota_burst >= 1")
+        self.tokens = self.burst
+        self.last = time.monotonic()
+        self.bucket_lock = threading.Lock()
+
+    def applies_to(self, op: str) -> bool:
+        return self.operations is None or op in self.operations
+
+    def draw(self, p: float) -> bool:
+        if p <= 0:
+            return False
+        if p >= 1:
+            return True
+        with self.rng_lock:
+            return self.rng.random() < p
+
+    def pick_status(self) -> int:
+        with self.rng_lock:
+            return self.rng.choice(self.statuses)
+
+    def take_token(self) -> bool:
+        with self.bucket_lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rps)
+            self.last = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls: dict[str, int] = defaultdict(int)
+            self.responses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            self.drops: dict[str, int] = defaultdict(int)
+
+    def call(self, op: str) -> None:
+        with self.lock:
+            self.calls[op] += 1
+
+    def response(self, op: str, status: int) -> None:
+        with self.lock:
+            self.responses[op][str(status)] += 1
+
+    def drop(self, op: str) -> None:
+        with self.lock:
+            self.drops[op] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "calls": dict(self.calls),
+                "responses": {op: dict(c) for op, c in self.responses.items()},
+                "drops": dict(self.drops),
+            }
+
+
+class DropConnection(ConnectionAbortedError):
+    """Raised after closing the socket; werkzeug treats it as a dropped connection."""
+
+
+class EmulatorApp:
+    def __init__(self, inner: Callable, moto_version: str = "?") -> None:
+        self.inner = inner
+        self.moto_version = moto_version
+        self.stats = Stats()
+        self.faults = Faults({})
+        self.faults_lock = threading.Lock()
+        # moto's backends are plain dicts and objects: one API call at a time.
+        self.state_lock = threading.RLock()
+        self.router = get_service_router("apigateway")
+
+    # ------------------------------------------------------------------ WSGI entry
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
+            return self.admin(environ, start_response)
+        if path.startswith("/moto-api") or path == "/favicon.ico":
+            with self.state_lock:
+                return list(self.inner(environ, start_response))
+        return self.api_call(environ, start_response)
+
+    # ------------------------------------------------------------------ API Gateway calls
+
+    def operation_name(self, environ: dict[str, Any]) -> str:
+        try:
+            op, _ = self.router.match(MotoRequest(environ, shallow=True))
+            return op.name
+        except Exception:
+            return "Unknown"
+
+    def api_call(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if not environ.get("HTTP_AUTHORIZATION"):
+            # Let unsigned calls (curl, tests) reach moto's API Gateway backend.
+            environ["HTTP_AUTHORIZATION"] = FAKE_AUTH
+        ctype = environ.get("CONTENT_TYPE", "")
+        if not ctype or ctype.startswith("application/x-www-form-urlencoded"):
+            # API Gateway is REST-JSON; curl's default form type would send moto astray.
+            environ["CONTENT_TYPE"] = "application/json"
+        op = self.operation_name(environ)
+        self.stats.call(op)
+        with self.faults_lock:
+            faults = self.faults
+
+        if faults.applies_to(op):
+            if faults.latency_s > 0:
+                time.sleep(faults.latency_s)
+            if faults.draw(faults.drop):
+                self.stats.drop(op)
+                self.close_connection(environ)
+                raise DropConnection(f"emulator fault: dropped a {op} call")
+            if faults.quota and not faults.take_token():
+                return self.error(
+                    op, start_response, 429, "TooManyRequestsException", "Too Many Requests",
+                    retry_after=faults.retry_after,
+                )
+            if faults.draw(faults.throttle):
+                return self.error(
+                    op, start_response, 429, "TooManyRequestsException", "Too Many Requests",
+                    retry_after=faults.retry_after,
+                )
+            if faults.draw(faults.error_5xx):
+                status = faults.pick_status()
+                if status == 503:
+                    return self.error(
+                        op, start_response, 503, "ServiceUnavailableException",
+                        "Service Unavailable", retry_after=faults.retry_after,
+                    )
+                return self.error(op, start_response, status, "InternalFailure",
+                                  "Internal server error")
+
+        def counting_start_response(status: str, headers: list, exc_info: Any = None):
+            try:
+                code = int(status.split(" ", 1)[0])
+            except ValueError:
+                code = 0
+            self.stats.response(op, code)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        with self.state_lock:
+            # Materialise the body while holding the lock: moto may build it lazily.
+            return list(self.inner(environ, counting_start_response))
+
+    @staticmethod
+    def close_connection(environ: dict[str, Any]) -> None:
+        sock = environ.get("werkzeug.socket")
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def error(
+        self,
+        op: str,
+        start_response: Callable,
+        status: int,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+    ) -> Iterable[bytes]:
+        body = json.dumps({"message": message}).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ]
+        if retry_after is not None:
+            ra = retry_after
+            headers.append(("Retry-After", str(int(ra)) if float(ra).is_integer() else str(ra)))
+        self.stats.response(op, status)
+        start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
+        return [body]
+
+    # ------------------------------------------------------------------ admin API
+
+    def admin(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        route = path[len(ADMIN_PREFIX.rstrip("/")) :]
+
+        def reply(status: int, body: Any) -> Iterable[bytes]:
+            data = json.dumps(body, sort_keys=True).encode()
+            start_response(
+                f"{status} {REASONS.get(status, 'Error')}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            )
+            return [data]
+
+        snap = self.stats.snapshot
+        if route == "/calls" and method == "GET":
+            return reply(200, snap()["calls"])
+        if route == "/responses" and method == "GET":
+            return reply(200, snap()["responses"])
+        if route == "/drops" and method == "GET":
+            return reply(200, snap()["drops"])
+        if route == "/calls/reset" and method == "POST":
+            self.stats.reset()
+            return reply(200, {})
+        if route == "/faults" and method == "GET":
+            with self.faults_lock:
+                return reply(200, self.faults.config)
+        if route == "/faults" and method in ("POST", "PUT"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            raw = environ["wsgi.input"].read(length) if length > 0 else b""
+            try:
+                cfg = json.loads(raw or b"{}")
+                faults = Faults(cfg)
+            except (ValueError, FaultConfigError) as e:
+                return reply(400, {"message": f"invalid fault config: {e}"})
+            with self.faults_lock:
+                self.faults = faults
+            return reply(200, faults.config)
+        if route == "/health" and method == "GET":
+            return reply(200, {"status": "ok", "moto": self.moto_version})
+        return reply(404, {"message": f"no admin route {method} {path}"})
