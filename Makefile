@@ -1,0 +1,39 @@
+# Entry points. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+CARGO ?= cargo
+CRD_FILE := crds/apigatewayintegrations.apigw.dev.yaml
+CHART_CRD_DIR := charts/apigw-operator/crds
+
+.PHONY: test lint fmt crds build testenv-up testenv-down test-unit test-env
+
+## test: fmt --check, clippy -D warnings, then every test against a fresh test environment
+test:
+	hack/test.sh
+
+## lint: rustfmt check and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build
+
+## crds: regenerate crds/ (and the chart's copy) from the Rust types
+crds:
+	$(CARGO) run --quiet -- crd > $(CRD_FILE)
+	if [ -d $(CHART_CRD_DIR) ]; then cp $(CRD_FILE) $(CHART_CRD_DIR)/; fi
+
+## testenv-up: start kube-apiserver, etcd and the API Gateway emulator; writes target/testenv/env.sh
+testenv-up:
+	hack/testenv-up.sh
+
+## testenv-down: stop what testenv-up started
+testenv-down:
+	hack/testenv-down.sh
+
+## test-unit: the Rust tests that need no environment (planner, CRD, CLI)
+test-unit:
+	$(CARGO) test --lib --test crd --test cli

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: formatting and lints, then every test (Rust and Python) against a test
+# environment that this script starts and stops. With TESTENV_USE_EXISTING_CLUSTER=1 and
+# KUBECONFIG set, the tests use that cluster (only the emulator is started).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run: rustup component add rustfmt clippy" >&2; exit 1; }
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "== build"
+cargo build --all-targets
+
+echo "== test environment"
+started_here=0
+if [ ! -f target/testenv/env.sh ]; then started_here=1; fi
+hack/testenv-up.sh
+if [ "$started_here" = 1 ] && [ -z "${TESTENV_KEEP:-}" ]; then
+    trap 'hack/testenv-down.sh || true' EXIT
+fi
+# shellcheck disable=SC1091
+. target/testenv/env.sh
+python="$(hack/emulator/setup-venv.sh)"
+
+echo "== cargo test"
+cargo test --all-targets
+echo "== pytest (emulator and environment)"
+"$python" -m pytest -q tests/emulator tests/testenv

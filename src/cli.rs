@@ -1,0 +1,193 @@
+//! The command line: `crd`, `plan`, `version` (and `run`, the controller).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kube::CustomResourceExt;
+
+use crate::crd::ApiGatewayIntegration;
+use crate::integration::Integration;
+use crate::plan::{plan, PatchOperation, Plan};
+
+/// Manages AWS API Gateway (REST API) method integrations as Kubernetes objects.
+#[derive(Debug, Parser)]
+#[command(name = "apigw-operator", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the ApiGatewayIntegration CustomResourceDefinition as YAML.
+    Crd,
+    /// Print the patch operations a manifest needs against a live integration.
+    Plan(PlanArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The manifest: a YAML file with one or more ApiGatewayIntegration documents; - reads
+    /// standard input.
+    #[arg(short = 'f', long = "filename", value_name = "MANIFEST")]
+    pub file: PathBuf,
+    /// A file holding GetIntegration's JSON output (`aws apigateway get-integration ...`), the
+    /// live state to plan against. Without it the live integration is empty.
+    #[arg(long, value_name = "INTEGRATION.json")]
+    pub from: Option<PathBuf>,
+    /// json: the patch operations array in the AWS CLI's JSON syntax. cli: the equivalent
+    /// `aws apigateway update-integration` command, quoted for a POSIX shell.
+    #[arg(short, long, value_enum, default_value_t = Output::Json)]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Cli,
+}
+
+/// Exit status of `plan` when the integration must be re-created (PutIntegration).
+pub const EXIT_NEEDS_REPLACEMENT: i32 = 2;
+
+/// The CRD as YAML, exactly what `crds/` holds.
+pub fn crd_yaml() -> String {
+    serde_yaml::to_string(&ApiGatewayIntegration::crd()).expect("the CRD serializes to YAML")
+}
+
+/// What `plan` prints, and its exit status.
+pub struct PlanOutcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+}
+
+/// Runs `plan` without touching the process: reads the files, returns the text to print.
+pub fn run_plan(args: &PlanArgs) -> Result<PlanOutcome, String> {
+    let objects = crate::manifest::load(&args.file).map_err(|e| e.to_string())?;
+    let live = match &args.from {
+        None => Integration::default(),
+        Some(path) => read_live(path)?,
+    };
+    let mut outcome = PlanOutcome {
+        stdout: String::new(),
+        stderr: String::new(),
+        exit_code: 0,
+    };
+    for object in &objects {
+        let name = object.metadata.name.as_deref().unwrap_or("<unnamed>");
+        match plan(&object.spec, &live) {
+            Plan::Patch(ops) => {
+                let text = match args.output {
+                    Output::Json => operations_json(&ops),
+                    Output::Cli => update_integration_command(object, &ops),
+                };
+                outcome.stdout.push_str(&text);
+                outcome.stdout.push('\n');
+            }
+            Plan::Replace(reasons) => {
+                for reason in reasons {
+                    outcome.stderr.push_str(&format!(
+                        "{name}: needs replacement (PutIntegration): {reason}\n"
+                    ));
+                }
+                outcome.stderr.push_str(&format!(
+                    "{name}: set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration\n"
+                ));
+                outcome.exit_code = EXIT_NEEDS_REPLACEMENT;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn read_live(path: &std::path::Path) -> Result<Integration, String> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        format!(
+            "{file}: not GetIntegration's JSON output: {}: {}",
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
+/// The operations array in the AWS CLI's JSON syntax.
+pub fn operations_json(ops: &[PatchOperation]) -> String {
+    serde_json::to_string_pretty(ops).expect("operations serialize")
+}
+
+/// Quotes a word for a POSIX shell.
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
+    {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The `aws apigateway update-integration` command that sends `ops`. A target given by name or
+/// path is looked up first with the AWS CLI's own queries.
+pub fn update_integration_command(
+    object: &ApiGatewayIntegration,
+    ops: &[PatchOperation],
+) -> String {
+    let spec = &object.spec;
+    let mut lines = Vec::new();
+    let region = spec
+        .region
+        .as_ref()
+        .map(|r| format!(" --region {}", shell_quote(r)))
+        .unwrap_or_default();
+    let rest_api = match (&spec.rest_api_id, &spec.rest_api_name) {
+        (Some(id), _) => shell_quote(id),
+        (None, Some(name)) => {
+            let query = format!("items[?name=='{}'].id", name.replace('\'', "\\'"));
+            lines.push(format!(
+                "REST_API_ID=$(aws apigateway get-rest-apis{region} --query {} --output text)",
+                shell_quote(&query)
+            ));
+            "\"$REST_API_ID\"".to_string()
+        }
+        (None, None) => "\"$REST_API_ID\"".to_string(),
+    };
+    let resource = match (&spec.resource_id, &spec.resource_path) {
+        (Some(id), _) => shell_quote(id),
+        (None, Some(path)) => {
+            let query = format!("items[?path=='{}'].id", path.replace('\'', "\\'"));
+            lines.push(format!(
+                "RESOURCE_ID=$(aws apigateway get-resources{region} --rest-api-id {rest_api} --query {} --output text)",
+                shell_quote(&query)
+            ));
+            "\"$RESOURCE_ID\"".to_string()
+        }
+        (None, None) => "\"$RESOURCE_ID\"".to_string(),
+    };
+    let compact = serde_json::to_string(ops).expect("operations serialize");
+    lines.push(format!(
+        "aws apigateway update-integration{region} \\\n  --rest-api-id {rest_api} \\\n  --resource-id {resource} \\\n  --http-method {} \\\n  --patch-operations {}",
+        spec.http_method,
+        shell_quote(&compact)
+    ));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("a1b2c3"), "a1b2c3");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(r#"[{"op":"add"}]"#), r#"'[{"op":"add"}]'"#);
+    }
+}

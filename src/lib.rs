@@ -1,0 +1,19 @@
+//! apigw-operator: manages AWS API Gateway (REST API) method integrations as Kubernetes
+//! objects. See DESIGN in the README for the contract; the planner in [`plan`] is the heart.
+
+pub mod cli;
+pub mod crd;
+pub mod integration;
+pub mod manifest;
+pub mod plan;
+
+pub use crd::{ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus};
+pub use integration::Integration;
+pub use plan::{plan, PatchOperation, Plan};
+
+/// The field manager used for server-side apply of status.
+pub const FIELD_MANAGER: &str = "apigw-operator";
+/// The finalizer added to objects whose deletion must call AWS.
+pub const FINALIZER: &str = "apigw.dev/cleanup";
+/// The annotation that pauses all AWS calls for an object.
+pub const PAUSE_ANNOTATION: &str = "apigw.dev/paused";
