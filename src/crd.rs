@@ -139,7 +139,7 @@ pub struct ApiGatewayIntegrationSpec {
     /// stageVariables.* or a static value in single quotes. When set, the map is authoritative:
     /// live keys missing here are removed; {} means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 64))]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 512}))]
     #[x_kube(validation = Rule::new(r"self.all(k, k.matches('^integration\\.request\\.(header|querystring|path|multivalueheader|multivaluequerystring)\\.[^\\s]+$'))").message("spec.requestParameters keys must be integration.request.{header|querystring|path|multivalueheader|multivaluequerystring}.NAME"))]
     #[x_kube(validation = Rule::new(r"self.all(k, self[k].matches('^(method\\.request\\.(header|querystring|path|multivalueheader|multivaluequerystring)\\.[^\\s]+|method\\.request\\.body(\\..+)?|context\\.[^\\s]+|stageVariables\\.[^\\s]+|\\x27[^\\x27]*\\x27)$'))").message("spec.requestParameters values must be method.request.{location}.NAME, method.request.body, context.*, stageVariables.* or a static value in single quotes"))]
     pub request_parameters: Option<BTreeMap<String, String>>,
@@ -176,8 +176,10 @@ pub struct ApiGatewayIntegrationSpec {
     /// Method request parameters whose values API Gateway caches, for example
     /// method.request.path.petId. A set; when given it is authoritative, [] means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxItems" = 64, "x-kubernetes-list-type" = "set"))]
-    #[x_kube(validation = Rule::new(r"self.all(p, p.matches('^method\\.request\\.(header|querystring|path|multivalueheader|multivaluequerystring)\\.[^\\s]+$'))").message("spec.cacheKeyParameters items must be method request parameters such as method.request.path.petId"))]
+    #[schemars(
+        extend("maxItems" = 64, "x-kubernetes-list-type" = "set"),
+        inner(length(min = 1, max = 256), regex(pattern = r"^method\.request\.(header|querystring|path|multivalueheader|multivaluequerystring)\.\S+$"))
+    )]
     pub cache_key_parameters: Option<Vec<String>>,
 
     /// TLS settings for the backend call; HTTP and HTTP_PROXY only.
