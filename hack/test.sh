@@ -27,5 +27,5 @@ python="$(hack/emulator/setup-venv.sh)"
 
 echo "== cargo test"
 cargo test --all-targets
-echo "== pytest (emulator and environment)"
-"$python" -m pytest -q tests/emulator tests/testenv
+echo "== pytest (emulator, environment, operator end to end)"
+"$python" -m pytest -q tests/emulator tests/testenv tests/e2e

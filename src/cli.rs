@@ -19,12 +19,90 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controller.
+    Run(Box<RunArgs>),
     /// Print the ApiGatewayIntegration CustomResourceDefinition as YAML.
     Crd,
     /// Print the patch operations a manifest needs against a live integration.
     Plan(PlanArgs),
     /// Print the version.
     Version,
+}
+
+/// `apigw-operator run`. Every flag has an environment variable; the AWS ones mirror the AWS
+/// CLI's global options and fall back to aws-config's default chain (AWS_REGION,
+/// AWS_ENDPOINT_URL, AWS_CA_BUNDLE, profiles, IRSA, EKS Pod Identity).
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Default AWS Region for objects without spec.region (like the AWS CLI's --region).
+    #[arg(long, env = "APIGW_REGION")]
+    pub region: Option<String>,
+    /// API Gateway endpoint URL (like the AWS CLI's --endpoint-url); else AWS_ENDPOINT_URL.
+    #[arg(long, env = "APIGW_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// PEM bundle of CA certificates to trust for AWS (like --ca-bundle); else AWS_CA_BUNDLE.
+    #[arg(long, env = "APIGW_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Socket read timeout in seconds (like --cli-read-timeout).
+    #[arg(long, env = "APIGW_READ_TIMEOUT", default_value_t = 60.0)]
+    pub read_timeout: f64,
+    /// Connect timeout in seconds (like --cli-connect-timeout).
+    #[arg(long, env = "APIGW_CONNECT_TIMEOUT", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Attempts the AWS SDK makes per call before the operator's own backoff takes over.
+    #[arg(long, env = "APIGW_AWS_MAX_ATTEMPTS", default_value_t = 3)]
+    pub aws_max_attempts: u32,
+    /// Drift check period in seconds (jittered ±10%).
+    #[arg(long, env = "APIGW_RESYNC_PERIOD", default_value_t = 600.0)]
+    pub resync_period: f64,
+    /// Objects reconciled at once.
+    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
+    /// AWS management calls per second for each account and Region, shared by all objects.
+    #[arg(long, env = "APIGW_AWS_RPS", default_value_t = 10.0)]
+    pub aws_rps: f64,
+    /// Burst of AWS management calls above the rate.
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
+    pub aws_burst: u32,
+    /// Retry backoff: first ceiling in seconds.
+    #[arg(long, env = "APIGW_BACKOFF_BASE", default_value_t = 1.0)]
+    pub backoff_base: f64,
+    /// Retry backoff: largest ceiling in seconds.
+    #[arg(long, env = "APIGW_BACKOFF_CAP", default_value_t = 300.0)]
+    pub backoff_cap: f64,
+    /// Retry backoff: growth factor per consecutive failure.
+    #[arg(long, env = "APIGW_BACKOFF_FACTOR", default_value_t = 2.0)]
+    pub backoff_factor: f64,
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "APIGW_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Watch only objects with these labels (a label selector), to shard across deployments.
+    #[arg(long, env = "APIGW_SELECTOR")]
+    pub selector: Option<String>,
+    /// Run only while holding a Lease, so that one of several replicas writes.
+    #[arg(long, env = "APIGW_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "APIGW_LEASE_NAME", default_value = "apigw-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else default).
+    #[arg(long, env = "APIGW_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Seconds a leader's Lease stays valid without renewal.
+    #[arg(long, env = "APIGW_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "APIGW_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, env = "APIGW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]

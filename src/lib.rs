@@ -1,11 +1,17 @@
 //! apigw-operator: manages AWS API Gateway (REST API) method integrations as Kubernetes
 //! objects. See DESIGN in the README for the contract; the planner in [`plan`] is the heart.
 
+pub mod aws;
 pub mod cli;
+pub mod conditions;
+pub mod controller;
 pub mod crd;
 pub mod integration;
 pub mod manifest;
+pub mod metrics;
 pub mod plan;
+pub mod quota;
+pub mod run;
 
 pub use crd::{ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus};
 pub use integration::Integration;

@@ -1,0 +1,848 @@
+//! The AWS layer: a small trait ([`AwsApi`]) over the API Gateway calls the controller needs,
+//! and its implementation over aws-sdk-apigateway ([`SdkAws`]).
+//!
+//! - **Configuration** comes from aws-config's default chain (environment, profile, IRSA web
+//!   identity, EKS Pod Identity / ECS container credentials, IMDS), overridden by
+//!   [`AwsSettings`]: Region, endpoint URL, CA bundle (`AWS_CA_BUNDLE`, which the Rust SDK does
+//!   not read by itself), timeouts, SDK retry attempts. One SDK client per Region, created on
+//!   first use.
+//! - **Errors** are classified once ([`AwsError`]): not found, invalid (400), unauthorized,
+//!   retryable (throttled with Retry-After, conflict, server, timeout, connection), ambiguous.
+//! - **Null templates**: AWS answers `null` for a passthrough template, which the SDK cannot
+//!   parse; an interceptor rewrites those `null`s to `""` before the SDK reads the answer
+//!   (see `nulls`). [`Integration`] therefore always holds `""` for a passthrough template.
+//! - **Quota**: every HTTP request takes a token from the Region's [`Quota`] first (one per
+//!   page of a listing); SDK retries are charged to it as they happen. Spec changes
+//!   ([`Priority::Change`]) go before drift reads ([`Priority::Drift`]). One [`SdkAws`] holds
+//!   one set of credentials, so "per account and Region" is "per Region" here.
+//! - **Lookups** (REST API by name, resource by path) are cached per Region for
+//!   [`AwsSettings::lookup_ttl`]; a name or path missing from a cached listing is looked up
+//!   again once the listing is older than 30 s (or the TTL, if shorter), so a REST API or
+//!   resource created later is found without waiting for the TTL. Concurrent lookups of the
+//!   same listing share one fetch. [`AwsApi::invalidate_lookups`] forgets a Region's listings.
+//! - **Observer**: [`AwsSettings::observer`] is called once per SDK call (one per page of a
+//!   listing) with AWS's operation name and the outcome (`"ok"` or [`AwsError::category`]);
+//!   retries the SDK makes inside one call are not reported separately.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_apigateway::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_apigateway::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigateway::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use tracing::debug;
+
+use crate::crd::ApiGatewayIntegrationSpec;
+use crate::integration::Integration;
+use crate::plan::PatchOperation;
+use crate::quota::Quota;
+
+pub(crate) mod convert;
+mod error;
+mod nulls;
+mod tls;
+
+pub use error::{AwsError, RetryKind};
+
+/// Which integration: the four ids of an UpdateIntegration call, plus its Region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IntegrationKey {
+    pub region: String,
+    pub rest_api_id: String,
+    pub resource_id: String,
+    /// The method's verb (GET, POST, ..., ANY).
+    pub http_method: String,
+}
+
+impl fmt::Display for IntegrationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/restapis/{}/resources/{}/methods/{}",
+            self.region, self.rest_api_id, self.resource_id, self.http_method
+        )
+    }
+}
+
+/// Who waits first when the AWS quota is short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// Spec changes and writes.
+    Change,
+    /// Periodic drift reads.
+    Drift,
+}
+
+/// One method of one resource of a REST API, with its integration if it has one (a result of
+/// [`AwsApi::list_method_integrations`]).
+#[derive(Clone, Debug)]
+pub struct MethodIntegration {
+    pub resource_id: String,
+    pub resource_path: String,
+    pub http_method: String,
+    pub integration: Option<Integration>,
+}
+
+/// What the controller needs from API Gateway. [`SdkAws`] is the implementation over AWS;
+/// tests can provide their own.
+pub trait AwsApi: Send + Sync + 'static {
+    /// GetIntegration.
+    fn get_integration(
+        &self,
+        key: &IntegrationKey,
+        priority: Priority,
+    ) -> impl Future<Output = Result<Integration, AwsError>> + Send;
+
+    /// UpdateIntegration with these operations, in this order; AWS's answer, the whole
+    /// Integration.
+    fn update_integration(
+        &self,
+        key: &IntegrationKey,
+        ops: &[PatchOperation],
+    ) -> impl Future<Output = Result<Integration, AwsError>> + Send;
+
+    /// PutIntegration from every integration field the spec sets (AWS fills its defaults for
+    /// the rest). A spec without `type` is [`AwsError::Invalid`] without calling AWS.
+    fn put_integration(
+        &self,
+        key: &IntegrationKey,
+        spec: &ApiGatewayIntegrationSpec,
+    ) -> impl Future<Output = Result<Integration, AwsError>> + Send;
+
+    /// DeleteIntegration. 404 is returned as `Err(NotFound)`; the caller treats it as done.
+    fn delete_integration(
+        &self,
+        key: &IntegrationKey,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// GetRestApis (paged, limit 500): the id of the one REST API with this name; `NotFound`
+    /// if none, `Ambiguous` if several. Cached with a TTL.
+    fn find_rest_api_id(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// GetResources (paged, limit 500): the id of the resource with this path; `NotFound` if
+    /// none. Cached with a TTL, per REST API.
+    fn find_resource_id(
+        &self,
+        region: &str,
+        rest_api_id: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// `GET /restapis/{id}/resources?embed=methods`, paged at limit=500 via `position`: one
+    /// call per 500 resources. Every method of every resource, sorted by path then verb.
+    fn list_method_integrations(
+        &self,
+        region: &str,
+        rest_api_id: &str,
+        priority: Priority,
+    ) -> impl Future<Output = Result<Vec<MethodIntegration>, AwsError>> + Send;
+
+    /// Forgets the cached lookups of a Region (after a NotFound on a looked-up id).
+    fn invalidate_lookups(&self, region: &str);
+}
+
+/// Called once per SDK call with AWS's operation name (`GetIntegration`, `UpdateIntegration`,
+/// `PutIntegration`, `DeleteIntegration`, `GetRestApis`, `GetResources`) and the outcome:
+/// `"ok"` or [`AwsError::category`].
+pub type CallObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
+
+/// How [`SdkAws`] talks to AWS. Unset options fall back to aws-config's chain.
+#[derive(Clone)]
+pub struct AwsSettings {
+    /// The default Region; else aws-config's chain (AWS_REGION, profile).
+    pub region: Option<String>,
+    /// The API Gateway endpoint (used for API Gateway only, as the CLI's `--endpoint-url`);
+    /// else aws-config's (AWS_ENDPOINT_URL_API_GATEWAY, AWS_ENDPOINT_URL, profile).
+    pub endpoint_url: Option<String>,
+    /// A PEM file of extra trusted CA certificates; else AWS_CA_BUNDLE.
+    pub ca_bundle: Option<PathBuf>,
+    /// Time to wait for an answer once connected (default 30 s).
+    pub read_timeout: Option<Duration>,
+    /// Time to wait for a connection (default 10 s).
+    pub connect_timeout: Option<Duration>,
+    /// The whole call, SDK retries included (default: enough for every attempt plus backoff).
+    pub operation_timeout: Option<Duration>,
+    /// SDK attempts per call, the first included (default 3; at least 1).
+    pub max_attempts: u32,
+    /// Token bucket refill rate per account and Region, requests per second (default 10).
+    pub rps: f64,
+    /// Token bucket size (default 40).
+    pub burst: u32,
+    /// How long a name or path lookup is cached (default 5 min).
+    pub lookup_ttl: Duration,
+    /// Called for every AWS call; see [`CallObserver`].
+    pub observer: Option<CallObserver>,
+    /// Page size of GetRestApis and GetResources (default and maximum 500). For tests.
+    #[doc(hidden)]
+    pub page_size: i32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            ca_bundle: None,
+            read_timeout: None,
+            connect_timeout: None,
+            operation_timeout: None,
+            max_attempts: 3,
+            rps: 10.0,
+            burst: 40,
+            lookup_ttl: Duration::from_secs(300),
+            observer: None,
+            page_size: 500,
+        }
+    }
+}
+
+impl fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSettings")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("read_timeout", &self.read_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("rps", &self.rps)
+            .field("burst", &self.burst)
+            .field("lookup_ttl", &self.lookup_ttl)
+            .field("observer", &self.observer.as_ref().map(|_| "..."))
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+/// Why [`SdkAws::from_config`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsSetupError {
+    #[error("no AWS Region: set --region or AWS_REGION, or a region in the AWS profile")]
+    NoRegion,
+    #[error("CA bundle {}: {message}", path.display())]
+    CaBundle { path: PathBuf, message: String },
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+/// Default time to wait for a TCP/TLS connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to wait for an answer.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A name or path missing from a cached listing younger than this is reported missing without
+/// listing again.
+const NEGATIVE_LOOKUP_TTL: Duration = Duration::from_secs(30);
+/// A listing stops after this many pages (500 resources each), whatever AWS answers.
+const MAX_PAGES: usize = 1000;
+
+/// [`AwsApi`] over aws-sdk-apigateway. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct SdkAws {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sdk_config: SdkConfig,
+    default_region: String,
+    settings: AwsSettings,
+    regions: Mutex<HashMap<String, Arc<Regional>>>,
+}
+
+/// Everything per Region: the client, the quota, the lookup caches.
+struct Regional {
+    region: String,
+    client: Client,
+    quota: Arc<Quota>,
+    /// Bumped by `invalidate_lookups`; listings fetched under an older epoch are stale.
+    epoch: AtomicU64,
+    /// Name → ids of every REST API of the Region (key "").
+    rest_apis: LookupCache<HashMap<String, Vec<String>>>,
+    /// Per REST API id: path → resource id.
+    resources: LookupCache<HashMap<String, String>>,
+}
+
+impl fmt::Debug for SdkAws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SdkAws")
+            .field("default_region", &self.inner.default_region)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Charges every SDK retry attempt (after the first, which the caller paid for) to the Region's
+/// quota.
+#[derive(Debug)]
+struct ChargeRetries {
+    quota: Arc<Quota>,
+}
+
+impl Intercept for ChargeRetries {
+    fn name(&self) -> &'static str {
+        "ChargeRetries"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1)
+        {
+            self.quota.charge();
+        }
+        Ok(())
+    }
+}
+
+impl SdkAws {
+    /// Loads aws-config's default chain, then applies `settings` over it. Fails when no Region
+    /// is known or the CA bundle cannot be used; credentials are resolved lazily, on the first
+    /// call (a failure then is [`AwsError::Unauthorized`] with code `CredentialsError`).
+    pub async fn from_config(settings: AwsSettings) -> Result<Self, AwsSetupError> {
+        let max_attempts = settings.max_attempts.max(1);
+        let connect = settings.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let read = settings.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT);
+        let attempt = connect + read;
+        // Every attempt, plus the SDK's backoff between them (at most 20 s each).
+        let operation = settings
+            .operation_timeout
+            .unwrap_or(attempt * max_attempts + Duration::from_secs(20) * (max_attempts - 1));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(connect)
+                    .read_timeout(read)
+                    .operation_attempt_timeout(attempt)
+                    .operation_timeout(operation)
+                    .build(),
+            );
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let ca_bundle = settings.ca_bundle.clone().or_else(|| {
+            std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if let Some(path) = &ca_bundle {
+            let certificates = tls::read_ca_bundle(path)?;
+            debug!(path = %path.display(), certificates = certificates.len(), "extra CA certificates");
+            loader = loader.http_client(tls::https_client_with_roots(certificates)?);
+        }
+        let sdk_config = loader.load().await;
+        let default_region = sdk_config
+            .region()
+            .map(|r| r.to_string())
+            .filter(|r| !r.is_empty())
+            .ok_or(AwsSetupError::NoRegion)?;
+        Ok(SdkAws {
+            inner: Arc::new(Inner {
+                sdk_config,
+                default_region,
+                settings,
+                regions: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The Region used when a spec names none.
+    pub fn default_region(&self) -> &str {
+        &self.inner.default_region
+    }
+
+    /// The settings this was built with.
+    pub fn settings(&self) -> &AwsSettings {
+        &self.inner.settings
+    }
+
+    /// The quota (token bucket) of a Region, for metrics.
+    pub fn quota(&self, region: &str) -> Arc<Quota> {
+        self.regional(region).quota.clone()
+    }
+
+    /// The Regions used so far, with their quotas.
+    pub fn quotas(&self) -> Vec<(String, Arc<Quota>)> {
+        let regions = self.inner.regions.lock().unwrap();
+        let mut all: Vec<_> = regions
+            .values()
+            .map(|r| (r.region.clone(), r.quota.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The SDK client of a Region (the same one the trait methods use).
+    pub fn client(&self, region: &str) -> Client {
+        self.regional(region).client.clone()
+    }
+
+    fn regional(&self, region: &str) -> Arc<Regional> {
+        let region = if region.is_empty() {
+            self.inner.default_region.as_str()
+        } else {
+            region
+        };
+        let mut regions = self.inner.regions.lock().unwrap();
+        if let Some(r) = regions.get(region) {
+            return r.clone();
+        }
+        let settings = &self.inner.settings;
+        let quota = Arc::new(Quota::new(settings.rps, settings.burst));
+        let mut config = aws_sdk_apigateway::config::Builder::from(&self.inner.sdk_config);
+        // Like the CLI's --endpoint-url: API Gateway only, not STS or SSO (credentials).
+        if let Some(url) = &settings.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        let config = config
+            .region(Region::new(region.to_owned()))
+            .interceptor(nulls::NullMapValues)
+            .interceptor(ChargeRetries {
+                quota: quota.clone(),
+            })
+            .build();
+        let r = Arc::new(Regional {
+            region: region.to_owned(),
+            client: Client::from_conf(config),
+            quota,
+            epoch: AtomicU64::new(0),
+            rest_apis: LookupCache::default(),
+            resources: LookupCache::default(),
+        });
+        regions.insert(region.to_owned(), r.clone());
+        r
+    }
+
+    fn page_size(&self) -> i32 {
+        self.inner.settings.page_size.clamp(1, 500)
+    }
+
+    /// One SDK call: a token first, then the call, its error classified and its outcome
+    /// reported.
+    async fn call<T, E, F, Fut>(
+        &self,
+        r: &Regional,
+        operation: &'static str,
+        priority: Priority,
+        send: F,
+    ) -> Result<T, AwsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        r.quota.acquire(priority).await;
+        let started = Instant::now();
+        let result = send().await.map_err(error::classify);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.category(),
+        };
+        match &result {
+            Ok(_) => {
+                debug!(region = %r.region, operation, outcome, elapsed = ?started.elapsed(), "AWS call")
+            }
+            Err(e) => {
+                debug!(region = %r.region, operation, outcome, elapsed = ?started.elapsed(), error = %e, "AWS call failed")
+            }
+        }
+        if let Some(observer) = &self.inner.settings.observer {
+            observer(operation, outcome);
+        }
+        result
+    }
+
+    /// Looks `find` up in a cached listing, fetching it (once for concurrent callers) when it
+    /// is missing, stale, or does not have the answer and is older than the negative TTL.
+    async fn lookup<V, T, Fetch, Fut>(
+        &self,
+        r: &Regional,
+        cache: &LookupCache<V>,
+        key: &str,
+        find: impl Fn(&V) -> Option<T>,
+        fetch: Fetch,
+    ) -> Result<Option<T>, AwsError>
+    where
+        Fetch: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, AwsError>>,
+    {
+        let ttl = self.inner.settings.lookup_ttl;
+        let negative_ttl = ttl.min(NEGATIVE_LOOKUP_TTL);
+        let check = |epoch| {
+            cache
+                .get(key, epoch, ttl)
+                .and_then(|(listing, age)| match find(&listing) {
+                    Some(found) => Some(Some(found)),
+                    None if age < negative_ttl => Some(None),
+                    None => None,
+                })
+        };
+        if let Some(answer) = check(r.epoch.load(Ordering::SeqCst)) {
+            return Ok(answer);
+        }
+        let lock = cache.fetch_lock(key);
+        let _fetching = lock.lock().await;
+        // Someone else may have fetched it while this caller waited.
+        let epoch = r.epoch.load(Ordering::SeqCst);
+        if let Some(answer) = check(epoch) {
+            return Ok(answer);
+        }
+        let listing = Arc::new(fetch().await?);
+        if r.epoch.load(Ordering::SeqCst) == epoch {
+            cache.put(key, listing.clone(), epoch);
+        }
+        Ok(find(&listing))
+    }
+
+    async fn list_rest_apis(&self, r: &Regional) -> Result<HashMap<String, Vec<String>>, AwsError> {
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        let mut position: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .call(r, "GetRestApis", Priority::Change, || {
+                    r.client
+                        .get_rest_apis()
+                        .limit(self.page_size())
+                        .set_position(position.clone())
+                        .send()
+                })
+                .await?;
+            for api in page.items.unwrap_or_default() {
+                if let (Some(name), Some(id)) = (api.name, api.id) {
+                    names.entry(name).or_default().push(id);
+                }
+            }
+            match page.position {
+                Some(next) if !next.is_empty() && Some(&next) != position.as_ref() => {
+                    position = Some(next)
+                }
+                _ => break,
+            }
+        }
+        for ids in names.values_mut() {
+            ids.sort();
+        }
+        Ok(names)
+    }
+
+    /// Every resource of a REST API (one GetResources call per page), with its methods when
+    /// `embed_methods`.
+    async fn list_resources(
+        &self,
+        r: &Regional,
+        rest_api_id: &str,
+        embed_methods: bool,
+        priority: Priority,
+    ) -> Result<Vec<aws_sdk_apigateway::types::Resource>, AwsError> {
+        let mut resources = Vec::new();
+        let mut position: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .call(r, "GetResources", priority, || {
+                    let mut request = r
+                        .client
+                        .get_resources()
+                        .rest_api_id(rest_api_id)
+                        .limit(self.page_size())
+                        .set_position(position.clone());
+                    if embed_methods {
+                        request = request.embed("methods");
+                    }
+                    request.send()
+                })
+                .await?;
+            resources.extend(page.items.unwrap_or_default());
+            match page.position {
+                Some(next) if !next.is_empty() && Some(&next) != position.as_ref() => {
+                    position = Some(next)
+                }
+                _ => break,
+            }
+        }
+        Ok(resources)
+    }
+
+    fn paths(resources: &[aws_sdk_apigateway::types::Resource]) -> HashMap<String, String> {
+        resources
+            .iter()
+            .filter_map(|res| Some((res.path.clone()?, res.id.clone()?)))
+            .collect()
+    }
+}
+
+impl AwsApi for SdkAws {
+    async fn get_integration(
+        &self,
+        key: &IntegrationKey,
+        priority: Priority,
+    ) -> Result<Integration, AwsError> {
+        let r = self.regional(&key.region);
+        let out = self
+            .call(&r, "GetIntegration", priority, || {
+                r.client
+                    .get_integration()
+                    .rest_api_id(&key.rest_api_id)
+                    .resource_id(&key.resource_id)
+                    .http_method(&key.http_method)
+                    .send()
+            })
+            .await?;
+        Ok(convert::integration_from_sdk!(out))
+    }
+
+    async fn update_integration(
+        &self,
+        key: &IntegrationKey,
+        ops: &[PatchOperation],
+    ) -> Result<Integration, AwsError> {
+        let r = self.regional(&key.region);
+        let patch: Vec<_> = ops.iter().map(convert::patch_to_sdk).collect();
+        let out = self
+            .call(&r, "UpdateIntegration", Priority::Change, || {
+                r.client
+                    .update_integration()
+                    .rest_api_id(&key.rest_api_id)
+                    .resource_id(&key.resource_id)
+                    .http_method(&key.http_method)
+                    .set_patch_operations(Some(patch))
+                    .send()
+            })
+            .await?;
+        Ok(convert::integration_from_sdk!(out))
+    }
+
+    async fn put_integration(
+        &self,
+        key: &IntegrationKey,
+        spec: &ApiGatewayIntegrationSpec,
+    ) -> Result<Integration, AwsError> {
+        let Some(fields) = convert::put_fields(spec) else {
+            return Err(AwsError::Invalid {
+                code: "MissingType".into(),
+                message: "spec.type is required to create an integration with PutIntegration"
+                    .into(),
+            });
+        };
+        let r = self.regional(&key.region);
+        let out = self
+            .call(&r, "PutIntegration", Priority::Change, || {
+                r.client
+                    .put_integration()
+                    .rest_api_id(&key.rest_api_id)
+                    .resource_id(&key.resource_id)
+                    .http_method(&key.http_method)
+                    .r#type(fields.integration_type)
+                    .set_integration_http_method(fields.integration_http_method)
+                    .set_uri(fields.uri)
+                    .set_connection_type(fields.connection_type)
+                    .set_connection_id(fields.connection_id)
+                    .set_credentials(fields.credentials)
+                    .set_request_parameters(fields.request_parameters)
+                    .set_request_templates(fields.request_templates)
+                    .set_passthrough_behavior(fields.passthrough_behavior)
+                    .set_content_handling(fields.content_handling)
+                    .set_timeout_in_millis(fields.timeout_in_millis)
+                    .set_cache_namespace(fields.cache_namespace)
+                    .set_cache_key_parameters(fields.cache_key_parameters)
+                    .set_tls_config(fields.tls_config)
+                    .send()
+            })
+            .await?;
+        Ok(convert::integration_from_sdk!(out))
+    }
+
+    async fn delete_integration(&self, key: &IntegrationKey) -> Result<(), AwsError> {
+        let r = self.regional(&key.region);
+        self.call(&r, "DeleteIntegration", Priority::Change, || {
+            r.client
+                .delete_integration()
+                .rest_api_id(&key.rest_api_id)
+                .resource_id(&key.resource_id)
+                .http_method(&key.http_method)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn find_rest_api_id(&self, region: &str, name: &str) -> Result<String, AwsError> {
+        let r = self.regional(region);
+        let ids = self
+            .lookup(
+                &r,
+                &r.rest_apis,
+                "",
+                |names| names.get(name).cloned(),
+                || self.list_rest_apis(&r),
+            )
+            .await?;
+        match ids.as_deref() {
+            Some([id]) => Ok(id.clone()),
+            Some(ids) if ids.len() > 1 => Err(AwsError::Ambiguous {
+                message: format!(
+                    "{} REST APIs are named {name:?} in {}: {}; use spec.restApiId",
+                    ids.len(),
+                    r.region,
+                    ids.join(", ")
+                ),
+            }),
+            _ => Err(AwsError::NotFound {
+                message: format!("no REST API is named {name:?} in {}", r.region),
+            }),
+        }
+    }
+
+    async fn find_resource_id(
+        &self,
+        region: &str,
+        rest_api_id: &str,
+        path: &str,
+    ) -> Result<String, AwsError> {
+        let r = self.regional(region);
+        let id = self
+            .lookup(
+                &r,
+                &r.resources,
+                rest_api_id,
+                |paths| paths.get(path).cloned(),
+                || async {
+                    let resources = self
+                        .list_resources(&r, rest_api_id, false, Priority::Change)
+                        .await?;
+                    Ok(Self::paths(&resources))
+                },
+            )
+            .await?;
+        id.ok_or_else(|| AwsError::NotFound {
+            message: format!(
+                "no resource has the path {path:?} in REST API {rest_api_id} ({})",
+                r.region
+            ),
+        })
+    }
+
+    async fn list_method_integrations(
+        &self,
+        region: &str,
+        rest_api_id: &str,
+        priority: Priority,
+    ) -> Result<Vec<MethodIntegration>, AwsError> {
+        let r = self.regional(region);
+        let epoch = r.epoch.load(Ordering::SeqCst);
+        let resources = self.list_resources(&r, rest_api_id, true, priority).await?;
+        // The listing has every path: refresh the path lookup for free.
+        if r.epoch.load(Ordering::SeqCst) == epoch {
+            r.resources
+                .put(rest_api_id, Arc::new(Self::paths(&resources)), epoch);
+        }
+        let mut methods = Vec::new();
+        for resource in resources {
+            let (Some(resource_id), Some(resource_path)) = (resource.id, resource.path) else {
+                continue;
+            };
+            for (verb, method) in resource.resource_methods.unwrap_or_default() {
+                methods.push(MethodIntegration {
+                    resource_id: resource_id.clone(),
+                    resource_path: resource_path.clone(),
+                    http_method: method.http_method.unwrap_or(verb),
+                    integration: method.method_integration.map(convert::from_sdk_integration),
+                });
+            }
+        }
+        methods.sort_by(|a, b| {
+            (&a.resource_path, &a.http_method).cmp(&(&b.resource_path, &b.http_method))
+        });
+        Ok(methods)
+    }
+
+    fn invalidate_lookups(&self, region: &str) {
+        let regions = self.inner.regions.lock().unwrap();
+        let region = if region.is_empty() {
+            self.inner.default_region.as_str()
+        } else {
+            region
+        };
+        if let Some(r) = regions.get(region) {
+            r.epoch.fetch_add(1, Ordering::SeqCst);
+            r.rest_apis.clear();
+            r.resources.clear();
+        }
+    }
+}
+
+/// Listings by key, with their age and the epoch they were fetched under, and one fetch lock
+/// per key.
+struct LookupCache<V> {
+    entries: Mutex<HashMap<String, Cached<V>>>,
+    fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+struct Cached<V> {
+    value: Arc<V>,
+    at: Instant,
+    epoch: u64,
+}
+
+impl<V> Default for LookupCache<V> {
+    fn default() -> Self {
+        LookupCache {
+            entries: Mutex::new(HashMap::new()),
+            fetch_locks: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V> LookupCache<V> {
+    /// The listing and its age, when fetched under `epoch` less than `ttl` ago.
+    fn get(&self, key: &str, epoch: u64, ttl: Duration) -> Option<(Arc<V>, Duration)> {
+        let entries = self.entries.lock().unwrap();
+        let cached = entries.get(key)?;
+        let age = cached.at.elapsed();
+        (cached.epoch == epoch && age < ttl).then(|| (cached.value.clone(), age))
+    }
+
+    fn put(&self, key: &str, value: Arc<V>, epoch: u64) {
+        self.entries.lock().unwrap().insert(
+            key.to_owned(),
+            Cached {
+                value,
+                at: Instant::now(),
+                epoch,
+            },
+        );
+    }
+
+    fn fetch_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.fetch_locks
+            .lock()
+            .unwrap()
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn clear(&self) {
+        self.entries.lock().unwrap().clear();
+    }
+}

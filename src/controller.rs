@@ -1,0 +1,821 @@
+//! The controller: `reconcile` makes one ApiGatewayIntegration true in AWS, `error_policy`
+//! decides when to try again.
+//!
+//! reconcile, step by step (DESIGN.md "Controller"):
+//! 1. deletion: with `deletionPolicy: Delete`, DeleteIntegration (404 = done), then drop the
+//!    finalizer; otherwise nothing in AWS;
+//! 2. the finalizer follows `deletionPolicy`; the pause annotation stops here;
+//! 3. an InvalidSpec of this generation is not retried until the spec changes;
+//! 4. resolve the target (ids, or names and paths via cached lookups);
+//! 5. read the live Integration: the last one AWS returned, while it is younger than the next
+//!    drift check, else GetIntegration (so a spec change costs one UpdateIntegration);
+//! 6. plan (a pure function) → nothing, one UpdateIntegration, or PutIntegration where the
+//!    policy allows re-creating;
+//! 7. write status with server-side apply, only when it changed; Events for AWS writes and new
+//!    failure reasons.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use rand::Rng;
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority, RetryKind};
+use crate::conditions::{conditions_for, ready_reason, Outcome};
+use crate::crd::{
+    ApiGatewayIntegration, ApiGatewayIntegrationStatus, DeletionPolicy, ManagementPolicy,
+    ResolvedTarget,
+};
+use crate::integration::Integration;
+use crate::metrics::Metrics;
+use crate::plan::{plan, PatchOperation, Plan};
+use crate::{FIELD_MANAGER, FINALIZER, PAUSE_ANNOTATION};
+
+/// Why a reconcile failed; each carries a category that labels metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("AWS: {0}")]
+    Aws(#[from] AwsError),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Aws(e) => e.category(),
+            Error::Kube(_) => "kubernetes",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Aws(e) => e.retry_after(),
+            Error::Kube(_) => None,
+        }
+    }
+}
+
+/// Per-object exponential backoff with full jitter: the n-th consecutive failure waits a random
+/// time in [0, min(cap, base·factorⁿ)], at least Retry-After when AWS gave one.
+#[derive(Clone, Copy, Debug)]
+pub struct BackoffConfig {
+    pub base: Duration,
+    pub cap: Duration,
+    pub factor: f64,
+}
+
+impl BackoffConfig {
+    /// The ceiling for the `failures`-th consecutive failure (1-based).
+    pub fn ceiling(&self, failures: u32) -> Duration {
+        let exp = self.factor.powi(failures.saturating_sub(1).min(64) as i32);
+        let secs = (self.base.as_secs_f64() * exp).min(self.cap.as_secs_f64());
+        Duration::from_secs_f64(secs)
+    }
+
+    /// A full-jitter delay for the `failures`-th failure, never shorter than `retry_after`, and
+    /// never shorter than a tenth of the base so that nothing spins.
+    pub fn delay(
+        &self,
+        failures: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
+        let ceiling = self.ceiling(failures).as_secs_f64();
+        let jittered = Duration::from_secs_f64(rng.random_range(0.0..=ceiling));
+        jittered
+            .max(retry_after.unwrap_or_default())
+            .max(self.base / 10)
+    }
+}
+
+/// What the controller is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub default_region: String,
+    pub resync_period: Duration,
+    pub backoff: BackoffConfig,
+    pub reporter: String,
+}
+
+/// Consecutive failures of one object and the earliest time it may call AWS again.
+#[derive(Clone, Copy, Debug)]
+struct BackoffState {
+    failures: u32,
+    until: Instant,
+}
+
+/// The last Integration AWS returned for an object, and until when it stands in for a read.
+#[derive(Clone, Debug)]
+struct Observed {
+    target: IntegrationKey,
+    integration: Integration,
+    fresh_until: Instant,
+}
+
+/// Shared by every reconcile.
+pub struct Context<A: AwsApi> {
+    pub client: kube::Client,
+    pub aws: Arc<A>,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    recorder: Recorder,
+    backoff: Mutex<HashMap<String, BackoffState>>,
+    observed: Mutex<HashMap<String, Observed>>,
+}
+
+impl<A: AwsApi> Context<A> {
+    pub fn new(
+        client: kube::Client,
+        aws: Arc<A>,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "apigw-operator".into(),
+            instance: Some(settings.reporter.clone()),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            aws,
+            settings,
+            metrics,
+            backoff: Mutex::new(HashMap::new()),
+            observed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records one more failure of `object` and returns how long it waits before the next try.
+    fn fail(&self, object: &str, retry_after: Option<Duration>) -> Duration {
+        let mut backoff = self.backoff.lock().expect("backoff lock");
+        let state = backoff.entry(object.to_string()).or_insert(BackoffState {
+            failures: 0,
+            until: Instant::now(),
+        });
+        state.failures += 1;
+        let delay = self
+            .settings
+            .backoff
+            .delay(state.failures, retry_after, &mut rand::rng());
+        state.until = Instant::now() + delay;
+        delay
+    }
+
+    /// Forgets the failures of `object` (it succeeded).
+    fn succeed(&self, object: &str) {
+        self.backoff.lock().expect("backoff lock").remove(object);
+    }
+
+    /// How long `object` must still wait before calling AWS, if it is backing off.
+    fn backing_off(&self, object: &str) -> Option<Duration> {
+        let backoff = self.backoff.lock().expect("backoff lock");
+        backoff
+            .get(object)
+            .and_then(|state| state.until.checked_duration_since(Instant::now()))
+    }
+
+    fn jittered_resync(&self) -> Duration {
+        let period = self.settings.resync_period.as_secs_f64();
+        Duration::from_secs_f64(period * rand::rng().random_range(0.9..=1.1))
+    }
+
+    fn remember(
+        &self,
+        object: &str,
+        target: &IntegrationKey,
+        integration: &Integration,
+        fresh_for: Duration,
+    ) {
+        self.observed.lock().expect("observed lock").insert(
+            object.to_string(),
+            Observed {
+                target: target.clone(),
+                integration: integration.clone(),
+                fresh_until: Instant::now() + fresh_for,
+            },
+        );
+    }
+
+    fn forget(&self, object: &str) {
+        self.observed.lock().expect("observed lock").remove(object);
+    }
+
+    fn remembered(&self, object: &str, target: &IntegrationKey) -> Option<Integration> {
+        let observed = self.observed.lock().expect("observed lock");
+        observed
+            .get(object)
+            .filter(|o| &o.target == target && Instant::now() < o.fresh_until)
+            .map(|o| o.integration.clone())
+    }
+}
+
+fn object_key(obj: &ApiGatewayIntegration) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// What a reconcile decided, before status is written.
+struct Decision {
+    outcome: Outcome,
+    integration: Option<Integration>,
+    target: Option<ResolvedTarget>,
+    sent: Option<Vec<PatchOperation>>,
+    wrote_aws: bool,
+    requeue: Action,
+}
+
+#[instrument(skip_all, fields(object = %object_key(&obj)))]
+pub async fn reconcile<A: AwsApi>(
+    obj: Arc<ApiGatewayIntegration>,
+    ctx: Arc<Context<A>>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let key = object_key(&obj);
+    // A watch event (our own status write, say) must not cut a backoff short: only a new
+    // generation, a deletion or a pause may.
+    let spec_changed =
+        obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
+    if !spec_changed && obj.meta().deletion_timestamp.is_none() {
+        if let Some(wait) = ctx.backing_off(&key) {
+            return Ok(Action::requeue(wait));
+        }
+    }
+    let result = reconcile_inner(&obj, &ctx).await;
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.category(),
+    };
+    ctx.metrics
+        .reconciled(label, started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_inner<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+) -> Result<Action, Error> {
+    let api: Api<ApiGatewayIntegration> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let key = object_key(obj);
+    let paused = obj.annotations().get(PAUSE_ANNOTATION).map(String::as_str) == Some("true");
+
+    // 1. Deletion.
+    if obj.meta().deletion_timestamp.is_some() {
+        ctx.metrics.set_ready(&key, None);
+        ctx.forget(&key);
+        if obj.finalizers().iter().any(|f| f == FINALIZER) {
+            if obj.spec.deletion_policy == DeletionPolicy::Delete && !paused {
+                delete_in_aws(obj, ctx).await?;
+            }
+            remove_finalizer(&api, obj).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
+    let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
+    match (obj.spec.deletion_policy, has_finalizer) {
+        (DeletionPolicy::Delete, false) => add_finalizer(&api, obj).await?,
+        (DeletionPolicy::Retain, true) => remove_finalizer(&api, obj).await?,
+        _ => {}
+    }
+    if paused {
+        let decision = Decision {
+            outcome: Outcome::Paused,
+            integration: None,
+            target: None,
+            sent: None,
+            wrote_aws: false,
+            requeue: Action::await_change(),
+        };
+        return finish(&api, obj, ctx, decision).await;
+    }
+
+    // 3. A spec AWS rejected is not sent again until it changes.
+    let status = obj.status.clone().unwrap_or_default();
+    if ready_reason(&status.conditions) == Some("InvalidSpec")
+        && status.observed_generation == obj.meta().generation
+    {
+        return Ok(Action::await_change());
+    }
+
+    let decision = match decide(obj, ctx, &status).await {
+        Ok(decision) => decision,
+        Err(Error::Aws(e)) => {
+            ctx.forget(&key);
+            let outcome = outcome_of_error(&e);
+            let requeue_now = matches!(outcome, Outcome::InvalidSpec(_));
+            let failed = Decision {
+                outcome,
+                integration: None,
+                target: None,
+                sent: None,
+                wrote_aws: false,
+                requeue: Action::await_change(),
+            };
+            finish(&api, obj, ctx, failed).await?;
+            if requeue_now {
+                // AWS said 400: wait for a new generation.
+                return Ok(Action::await_change());
+            }
+            return Err(Error::Aws(e));
+        }
+        Err(e) => return Err(e),
+    };
+    finish(&api, obj, ctx, decision).await
+}
+
+fn outcome_of_error(e: &AwsError) -> Outcome {
+    let message = e.to_string();
+    match e {
+        AwsError::NotFound { .. } | AwsError::Ambiguous { .. } => Outcome::TargetNotFound(message),
+        AwsError::Invalid { .. } => Outcome::InvalidSpec(message),
+        AwsError::Retryable {
+            kind: RetryKind::Throttled,
+            ..
+        } => Outcome::Throttled(message),
+        AwsError::Retryable { .. } | AwsError::Unauthorized { .. } => Outcome::AwsError(message),
+    }
+}
+
+async fn resolve_target<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+) -> Result<IntegrationKey, AwsError> {
+    let spec = &obj.spec;
+    let region = spec
+        .region
+        .clone()
+        .unwrap_or_else(|| ctx.settings.default_region.clone());
+    let rest_api_id = match (&spec.rest_api_id, &spec.rest_api_name) {
+        (Some(id), _) => id.clone(),
+        (None, Some(name)) => ctx.aws.find_rest_api_id(&region, name).await?,
+        (None, None) => unreachable!("admission requires restApiId or restApiName"),
+    };
+    let resource_id = match (&spec.resource_id, &spec.resource_path) {
+        (Some(id), _) => id.clone(),
+        (None, Some(path)) => {
+            ctx.aws
+                .find_resource_id(&region, &rest_api_id, path)
+                .await?
+        }
+        (None, None) => unreachable!("admission requires resourceId or resourcePath"),
+    };
+    Ok(IntegrationKey {
+        region,
+        rest_api_id,
+        resource_id,
+        http_method: spec.http_method.to_string(),
+    })
+}
+
+fn resolved(target: &IntegrationKey) -> ResolvedTarget {
+    ResolvedTarget {
+        rest_api_id: target.rest_api_id.clone(),
+        resource_id: target.resource_id.clone(),
+        http_method: target.http_method.clone(),
+        region: target.region.clone(),
+    }
+}
+
+/// Steps 4–6: everything that talks to AWS for a live object.
+async fn decide<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+    status: &ApiGatewayIntegrationStatus,
+) -> Result<Decision, Error> {
+    let key = object_key(obj);
+    let spec_changed = status.observed_generation != obj.meta().generation;
+    let priority = if spec_changed {
+        Priority::Change
+    } else {
+        Priority::Drift
+    };
+    let policy = obj.spec.management_policy;
+    let resync = ctx.jittered_resync();
+
+    let target = match resolve_target(obj, ctx).await {
+        Ok(target) => target,
+        Err(AwsError::NotFound { message }) | Err(AwsError::Ambiguous { message }) => {
+            return Ok(not_found(
+                format!("{message} (spec target: {})", describe_target(obj)),
+                None,
+                ctx,
+                obj,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let live = match ctx.remembered(&key, &target) {
+        Some(live) => live,
+        None => match ctx.aws.get_integration(&target, priority).await {
+            Ok(live) => live,
+            Err(AwsError::NotFound { message }) => {
+                let integration_missing = message.contains("Integration");
+                if policy == ManagementPolicy::CreateOrUpdate && integration_missing {
+                    let created = ctx.aws.put_integration(&target, &obj.spec).await?;
+                    ctx.remember(&key, &target, &created, resync);
+                    publish(
+                        ctx,
+                        obj,
+                        EventType::Normal,
+                        "Created",
+                        "PutIntegration",
+                        "created the integration with PutIntegration".into(),
+                    )
+                    .await;
+                    return Ok(Decision {
+                        outcome: Outcome::Synced,
+                        integration: Some(created),
+                        target: Some(resolved(&target)),
+                        sent: None,
+                        wrote_aws: true,
+                        requeue: Action::requeue(resync),
+                    });
+                }
+                ctx.aws.invalidate_lookups(&target.region);
+                return Ok(not_found(message, Some(&target), ctx, obj));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+
+    let in_sync =
+        |integration: Integration, sent: Option<Vec<PatchOperation>>, wrote: bool| Decision {
+            outcome: Outcome::Synced,
+            integration: Some(integration),
+            target: Some(resolved(&target)),
+            sent,
+            wrote_aws: wrote,
+            requeue: Action::requeue(resync),
+        };
+
+    match (plan(&obj.spec, &live), policy) {
+        (plan, _) if plan.is_in_sync() => {
+            ctx.remember(&key, &target, &live, resync);
+            Ok(in_sync(live, status.last_patch_operations.clone(), false))
+        }
+        (plan, ManagementPolicy::Observe) => {
+            ctx.remember(&key, &target, &live, resync);
+            let message = match plan {
+                Plan::Patch(ops) => format!(
+                    "AWS differs from the spec; UpdateIntegration would send {}",
+                    serde_json::to_string(&ops).unwrap_or_default()
+                ),
+                Plan::Replace(reasons) => format!(
+                    "AWS differs from the spec: {}",
+                    reasons
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            };
+            Ok(Decision {
+                outcome: Outcome::Drifted(message),
+                integration: Some(live),
+                target: Some(resolved(&target)),
+                sent: status.last_patch_operations.clone(),
+                wrote_aws: false,
+                requeue: Action::requeue(resync),
+            })
+        }
+        (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
+            let created = ctx.aws.put_integration(&target, &obj.spec).await?;
+            ctx.remember(&key, &target, &created, resync);
+            let why = reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Replaced",
+                "PutIntegration",
+                format!("re-created the integration with PutIntegration: {why}"),
+            )
+            .await;
+            Ok(in_sync(created, None, true))
+        }
+        (Plan::Replace(reasons), _) => {
+            ctx.remember(&key, &target, &live, resync);
+            let why = reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok(Decision {
+                outcome: Outcome::RequiresReplacement(format!(
+                    "{why}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration"
+                )),
+                integration: Some(live),
+                target: Some(resolved(&target)),
+                sent: status.last_patch_operations.clone(),
+                wrote_aws: false,
+                requeue: Action::requeue(resync),
+            })
+        }
+        (Plan::Patch(ops), _) => {
+            let updated = match ctx.aws.update_integration(&target, &ops).await {
+                Ok(updated) => updated,
+                Err(e) => {
+                    ctx.forget(&key);
+                    return Err(e.into());
+                }
+            };
+            ctx.remember(&key, &target, &updated, resync);
+            let reason = if spec_changed {
+                "Updated"
+            } else {
+                "DriftCorrected"
+            };
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                reason,
+                "UpdateIntegration",
+                format!(
+                    "UpdateIntegration sent {}",
+                    serde_json::to_string(&ops).unwrap_or_default()
+                ),
+            )
+            .await;
+            Ok(in_sync(updated, Some(ops), true))
+        }
+    }
+}
+
+fn describe_target(obj: &ApiGatewayIntegration) -> String {
+    let s = &obj.spec;
+    format!(
+        "{} {} {}",
+        s.rest_api_id
+            .clone()
+            .or_else(|| s.rest_api_name.clone())
+            .unwrap_or_default(),
+        s.resource_id
+            .clone()
+            .or_else(|| s.resource_path.clone())
+            .unwrap_or_default(),
+        s.http_method
+    )
+}
+
+/// A missing target: reported, and checked again with backoff (never terminal: another tool may
+/// create it later).
+fn not_found<A: AwsApi>(
+    message: String,
+    target: Option<&IntegrationKey>,
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+) -> Decision {
+    let delay = ctx
+        .fail(&object_key(obj), None)
+        .min(ctx.settings.resync_period);
+    Decision {
+        outcome: Outcome::TargetNotFound(message),
+        integration: None,
+        target: target.map(resolved),
+        sent: None,
+        wrote_aws: false,
+        requeue: Action::requeue(delay),
+    }
+}
+
+async fn delete_in_aws<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+) -> Result<(), Error> {
+    let target = match obj.status.as_ref().and_then(|s| s.target.clone()) {
+        Some(t) => IntegrationKey {
+            region: t.region,
+            rest_api_id: t.rest_api_id,
+            resource_id: t.resource_id,
+            http_method: t.http_method,
+        },
+        None => match resolve_target(obj, ctx).await {
+            Ok(target) => target,
+            // Nothing to delete when the API or resource is gone.
+            Err(AwsError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    match ctx.aws.delete_integration(&target).await {
+        Ok(()) => {
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Deleted",
+                "DeleteIntegration",
+                "deleted the integration in AWS (deletionPolicy: Delete)".into(),
+            )
+            .await;
+            Ok(())
+        }
+        Err(AwsError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn add_finalizer(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+) -> Result<(), Error> {
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_string());
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn remove_finalizer(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+) -> Result<(), Error> {
+    let finalizers: Vec<String> = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn publish<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(error = %e, "could not publish an event");
+    }
+}
+
+/// Step 7: status (only when it changed), events for new failure reasons, metrics.
+async fn finish<A: AwsApi>(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+    decision: Decision,
+) -> Result<Action, Error> {
+    let current = obj.status.clone().unwrap_or_default();
+    let generation = obj.meta().generation;
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let conditions = conditions_for(&decision.outcome, &current.conditions, generation, &now);
+    let mut next = ApiGatewayIntegrationStatus {
+        observed_generation: generation,
+        conditions,
+        // Keep what was last known when this attempt learnt nothing new.
+        integration: decision.integration.or(current.integration.clone()),
+        last_patch_operations: decision.sent.or(current.last_patch_operations.clone()),
+        last_sync_time: current.last_sync_time.clone(),
+        target: decision.target.or(current.target.clone()),
+    };
+    let changed = next != current;
+    if changed || decision.wrote_aws {
+        if decision.outcome == Outcome::Synced {
+            next.last_sync_time = Some(now);
+        }
+        let patch = json!({
+            "apiVersion": "apigw.dev/v1alpha1",
+            "kind": "ApiGatewayIntegration",
+            "status": next,
+        });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    let previous_reason = ready_reason(&current.conditions);
+    let reason = decision.outcome.reason();
+    if reason != "Synced" && previous_reason != Some(reason) {
+        let message = next
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        publish(ctx, obj, EventType::Warning, reason, "Reconcile", message).await;
+    }
+    if !decision.outcome.is_reconciling() {
+        ctx.succeed(&object_key(obj));
+    }
+    let ready = if decision.outcome == Outcome::Synced {
+        "True"
+    } else {
+        "False"
+    };
+    ctx.metrics.set_ready(&object_key(obj), Some(ready));
+    if decision.wrote_aws {
+        info!(reason, "wrote to AWS");
+    }
+    Ok(decision.requeue)
+}
+
+/// Backoff per object, honouring Retry-After; never a hot loop.
+pub fn error_policy<A: AwsApi>(
+    obj: Arc<ApiGatewayIntegration>,
+    error: &Error,
+    ctx: Arc<Context<A>>,
+) -> Action {
+    let delay = ctx.fail(&object_key(&obj), error.retry_after());
+    warn!(object = %object_key(&obj), error = %error, delay_ms = delay.as_millis() as u64, "reconcile failed; retrying");
+    Action::requeue(delay)
+}
+
+/// Which objects this operator instance watches.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+}
+
+/// Runs the controller until SIGTERM/SIGINT.
+pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16) {
+    let api: Api<ApiGatewayIntegration> = match &scope.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let mut watch = watcher::Config::default();
+    if let Some(selector) = &scope.selector {
+        watch = watch.labels(selector);
+    }
+    Controller::new(api, watch)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_and_honours_retry_after() {
+        let cfg = BackoffConfig {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(300),
+            factor: 2.0,
+        };
+        assert_eq!(cfg.ceiling(1), Duration::from_secs(1));
+        assert_eq!(cfg.ceiling(4), Duration::from_secs(8));
+        assert_eq!(cfg.ceiling(40), Duration::from_secs(300));
+        let mut rng = rand::rng();
+        for failures in 1..20 {
+            let d = cfg.delay(failures, None, &mut rng);
+            assert!(d <= cfg.ceiling(failures).max(cfg.base / 10));
+            assert!(d >= cfg.base / 10);
+            assert!(
+                cfg.delay(failures, Some(Duration::from_secs(7)), &mut rng)
+                    >= Duration::from_secs(7)
+            );
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The AWS control-plane quota, on our side: one token bucket per account and Region, shared by
+//! every caller (every reconcile, every lookup, every page of a listing), so that the operator
+//! neither throttles itself nor eats the whole account's API Gateway quota (AWS: 10 requests per
+//! second, burst 40, for all management calls of an account in a Region together).
+//!
+//! One [`Quota`] is one bucket: it refills `rps` tokens per second up to `burst`, and every HTTP
+//! request to AWS takes one token. [`Quota::acquire`] waits (asynchronously) for a token.
+//!
+//! **Priority.** Spec changes ([`Priority::Change`]) go before drift checks
+//! ([`Priority::Drift`]) when tokens are short. Two rules do it:
+//!
+//! 1. a `Drift` caller does not take a token while any `Change` caller is waiting for one;
+//! 2. a `Drift` caller takes a token only when, after taking it, at least `reserve` tokens remain
+//!    (default: a quarter of the burst, rounded down, so 10 of 40). A burst of drift reads can
+//!    therefore never empty the bucket: spec changes that arrive right after it still go out at
+//!    once, up to the reserve, without waiting for a refill.
+//!
+//! Without `Change` callers, drift reads still get the full refill rate (they only leave the
+//! reserve in the bucket), so drift is slowed, never starved. Callers of one priority are served
+//! in FIFO order.
+//!
+//! **Retries.** The AWS SDK retries a failed request by itself (a bounded number of attempts).
+//! Those extra HTTP requests also count against AWS's quota, so [`Quota::charge`] takes one token
+//! without waiting, even into debt: the debt delays the next callers instead.
+//!
+//! **Limits.** `rps <= 0` (or not finite) means "no limit" (every acquire returns at once);
+//! `burst` is at least 1.
+//!
+//! Time is `tokio::time`, so tests can pause it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+pub use crate::aws::Priority;
+
+/// A token bucket with two priorities. See the module documentation.
+#[derive(Debug)]
+pub struct Quota {
+    rps: f64,
+    burst: f64,
+    reserve: f64,
+    bucket: Mutex<Bucket>,
+    /// FIFO order among `Change` callers.
+    change_queue: tokio::sync::Mutex<()>,
+    /// FIFO order among `Drift` callers.
+    drift_queue: tokio::sync::Mutex<()>,
+    change_waiting: AtomicUsize,
+    drift_waiting: AtomicUsize,
+    /// Woken when the last waiting `Change` caller got its token (or gave up).
+    changes_done: Notify,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Decrements a waiter count when the acquire finishes or is cancelled.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    on_last: Option<&'a Notify>,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize, on_last: Option<&'a Notify>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting { count, on_last }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if let Some(notify) = self.on_last {
+                notify.notify_waiters();
+            }
+        }
+    }
+}
+
+impl Quota {
+    /// A full bucket of `burst` tokens refilled at `rps` tokens per second, with the default
+    /// drift reserve (a quarter of the burst, rounded down).
+    pub fn new(rps: f64, burst: u32) -> Self {
+        let burst = burst.max(1);
+        Self::with_reserve(rps, burst, burst / 4)
+    }
+
+    /// Like [`Quota::new`], with an explicit number of tokens that `Drift` callers leave in the
+    /// bucket (clamped below the burst).
+    pub fn with_reserve(rps: f64, burst: u32, reserve: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        let rps = if rps.is_finite() && rps > 0.0 {
+            rps
+        } else {
+            0.0
+        };
+        Quota {
+            rps,
+            burst,
+            reserve: f64::from(reserve).min(burst - 1.0),
+            bucket: Mutex::new(Bucket {
+                tokens: burst,
+                last: Instant::now(),
+            }),
+            change_queue: tokio::sync::Mutex::new(()),
+            drift_queue: tokio::sync::Mutex::new(()),
+            change_waiting: AtomicUsize::new(0),
+            drift_waiting: AtomicUsize::new(0),
+            changes_done: Notify::new(),
+        }
+    }
+
+    /// The refill rate in tokens per second (0: unlimited).
+    pub fn rps(&self) -> f64 {
+        self.rps
+    }
+
+    /// The bucket size.
+    pub fn burst(&self) -> u32 {
+        self.burst as u32
+    }
+
+    /// The tokens `Drift` callers leave for `Change` callers.
+    pub fn reserve(&self) -> u32 {
+        self.reserve as u32
+    }
+
+    fn unlimited(&self) -> bool {
+        self.rps <= 0.0
+    }
+
+    /// Tokens in the bucket now (negative while retries are being paid back).
+    pub fn available(&self) -> f64 {
+        if self.unlimited() {
+            return self.burst;
+        }
+        let mut bucket = self.bucket.lock().unwrap();
+        self.refill(&mut bucket);
+        bucket.tokens
+    }
+
+    /// Callers of this priority waiting for a token now.
+    pub fn waiting(&self, priority: Priority) -> usize {
+        match priority {
+            Priority::Change => self.change_waiting.load(Ordering::SeqCst),
+            Priority::Drift => self.drift_waiting.load(Ordering::SeqCst),
+        }
+    }
+
+    fn refill(&self, bucket: &mut Bucket) {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rps).min(self.burst);
+        bucket.last = now;
+    }
+
+    /// Takes a token if at least `1 + keep` are there; else how long until they are.
+    fn try_take(&self, keep: f64) -> Result<(), Duration> {
+        let mut bucket = self.bucket.lock().unwrap();
+        self.refill(&mut bucket);
+        let need = 1.0 + keep;
+        // A little slack for float rounding: 0.1 s at 10 rps is one token.
+        if bucket.tokens >= need - 1e-9 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let secs = (need - bucket.tokens) / self.rps;
+            // Whole milliseconds, rounded up: tokio's timer has 1 ms resolution.
+            Err(Duration::from_millis(
+                (secs * 1e3 - 1e-6).ceil().max(1.0) as u64
+            ))
+        }
+    }
+
+    /// Waits for a token, `Change` callers first. Cancel-safe: dropping the future gives up its
+    /// place.
+    pub async fn acquire(&self, priority: Priority) {
+        if self.unlimited() {
+            return;
+        }
+        match priority {
+            Priority::Change => {
+                let _waiting = Waiting::new(&self.change_waiting, Some(&self.changes_done));
+                let _turn = self.change_queue.lock().await;
+                while let Err(wait) = self.try_take(0.0) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            Priority::Drift => {
+                let _waiting = Waiting::new(&self.drift_waiting, None);
+                let _turn = self.drift_queue.lock().await;
+                loop {
+                    let done = self.changes_done.notified();
+                    tokio::pin!(done);
+                    done.as_mut().enable();
+                    if self.change_waiting.load(Ordering::SeqCst) > 0 {
+                        done.await;
+                        continue;
+                    }
+                    match self.try_take(self.reserve) {
+                        Ok(()) => return,
+                        Err(wait) => tokio::time::sleep(wait).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a token now without waiting, into debt if the bucket is empty (an SDK retry that is
+    /// already being sent). The debt is at most one burst.
+    pub fn charge(&self) {
+        if self.unlimited() {
+            return;
+        }
+        let mut bucket = self.bucket.lock().unwrap();
+        self.refill(&mut bucket);
+        bucket.tokens = (bucket.tokens - 1.0).max(-self.burst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn ms(start: Instant) -> u128 {
+        start.elapsed().as_millis()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn burst_is_served_at_once_then_the_rate() {
+        let quota = Quota::new(10.0, 40);
+        let start = Instant::now();
+        for _ in 0..40 {
+            quota.acquire(Priority::Change).await;
+        }
+        assert_eq!(ms(start), 0, "the burst needs no waiting");
+        quota.acquire(Priority::Change).await;
+        assert_eq!(ms(start), 100, "the 41st token comes after 1/rps");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_is_rps_in_the_long_run() {
+        let quota = Quota::new(10.0, 40);
+        let start = Instant::now();
+        for _ in 0..140 {
+            quota.acquire(Priority::Change).await;
+        }
+        // 40 from the burst, 100 more at 10 per second.
+        assert_eq!(ms(start), 10_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_refills_up_to_burst_only() {
+        let quota = Quota::new(5.0, 4);
+        for _ in 0..4 {
+            quota.acquire(Priority::Change).await;
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(quota.available(), 4.0);
+        let start = Instant::now();
+        for _ in 0..5 {
+            quota.acquire(Priority::Change).await;
+        }
+        assert_eq!(ms(start), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_share_the_rate() {
+        let quota = Arc::new(Quota::new(10.0, 10));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let quota = quota.clone();
+                tokio::spawn(async move { quota.acquire(Priority::Change).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(ms(start), 2_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drift_leaves_the_reserve() {
+        let quota = Quota::new(10.0, 40);
+        assert_eq!(quota.reserve(), 10);
+        let start = Instant::now();
+        for _ in 0..30 {
+            quota.acquire(Priority::Drift).await;
+        }
+        assert_eq!(ms(start), 0);
+        // The reserve is there for changes, immediately.
+        for _ in 0..10 {
+            quota.acquire(Priority::Change).await;
+        }
+        assert_eq!(ms(start), 0);
+        // Drift goes on at the refill rate once the reserve is back: 10 tokens + 1.
+        quota.acquire(Priority::Drift).await;
+        assert_eq!(ms(start), 1_100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drift_alone_still_gets_the_full_rate() {
+        let quota = Quota::new(10.0, 40);
+        for _ in 0..30 {
+            quota.acquire(Priority::Drift).await;
+        }
+        let start = Instant::now();
+        for _ in 0..50 {
+            quota.acquire(Priority::Drift).await;
+        }
+        assert_eq!(ms(start), 5_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn change_goes_before_drift_when_tokens_are_short() {
+        let quota = Arc::new(Quota::with_reserve(10.0, 1, 0));
+        quota.acquire(Priority::Change).await; // empty now
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        // Three drift readers queue first ...
+        for i in 0..3 {
+            let (quota, tx) = (quota.clone(), tx.clone());
+            tasks.push(tokio::spawn(async move {
+                quota.acquire(Priority::Drift).await;
+                tx.send(format!("drift{i}")).unwrap();
+            }));
+            tokio::task::yield_now().await;
+        }
+        // ... then two changes arrive; they are still served first.
+        for i in 0..2 {
+            let (quota, tx) = (quota.clone(), tx.clone());
+            tasks.push(tokio::spawn(async move {
+                quota.acquire(Priority::Change).await;
+                tx.send(format!("change{i}")).unwrap();
+            }));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(quota.waiting(Priority::Change), 2);
+        assert_eq!(quota.waiting(Priority::Drift), 3);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        drop(tx);
+        let mut order = Vec::new();
+        while let Some(who) = rx.recv().await {
+            order.push(who);
+        }
+        assert_eq!(
+            order,
+            ["change0", "change1", "drift0", "drift1", "drift2"],
+            "changes first, each priority in FIFO order"
+        );
+        assert_eq!(quota.waiting(Priority::Change), 0);
+        assert_eq!(quota.waiting(Priority::Drift), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_change_does_not_block_drift() {
+        let quota = Arc::new(Quota::with_reserve(10.0, 1, 0));
+        quota.acquire(Priority::Change).await;
+        let change = {
+            let quota = quota.clone();
+            tokio::spawn(async move { quota.acquire(Priority::Change).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(quota.waiting(Priority::Change), 1);
+        change.abort();
+        let _ = change.await;
+        assert_eq!(quota.waiting(Priority::Change), 0);
+        let start = Instant::now();
+        quota.acquire(Priority::Drift).await;
+        assert_eq!(ms(start), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn charged_retries_delay_later_callers() {
+        let quota = Quota::new(10.0, 2);
+        quota.acquire(Priority::Change).await;
+        quota.charge(); // a retry: bucket at 0
+        quota.charge(); // another: bucket at -1
+        assert_eq!(quota.available(), -1.0);
+        let start = Instant::now();
+        quota.acquire(Priority::Change).await;
+        assert_eq!(ms(start), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_rps_is_unlimited() {
+        let quota = Quota::new(0.0, 1);
+        let start = Instant::now();
+        for _ in 0..1000 {
+            quota.acquire(Priority::Drift).await;
+        }
+        assert_eq!(ms(start), 0);
+    }
+}

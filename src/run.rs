@@ -1,0 +1,153 @@
+//! `apigw-operator run`: wires configuration, telemetry, the AWS layer, metrics, leader
+//! election and the controller together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::Client;
+use tracing::{error, info};
+
+use crate::aws::{AwsSettings, SdkAws};
+use crate::cli::{LogFormat, RunArgs};
+use crate::controller::{self, BackoffConfig, Context, Scope, Settings};
+use crate::crd::ApiGatewayIntegration;
+use crate::metrics::{self, Metrics};
+
+/// Logs go to stderr, as text or JSON; RUST_LOG filters (default info).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Runs until SIGTERM/SIGINT; returns the process exit status.
+pub async fn run(args: RunArgs) -> i32 {
+    init_tracing(args.log_format);
+    match run_inner(args).await {
+        Ok(()) => 0,
+        Err(message) => {
+            error!("{message}");
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+async fn run_inner(args: RunArgs) -> Result<(), String> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach Kubernetes (KUBECONFIG or in-cluster config): {e}"))?;
+    check_crd_installed(&client, args.namespace.as_deref()).await?;
+
+    let metrics = Arc::new(Metrics::new());
+    let observer_metrics = metrics.clone();
+    let aws_settings = AwsSettings {
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ca_bundle: args.ca_bundle.clone(),
+        read_timeout: Some(Duration::from_secs_f64(args.read_timeout)),
+        connect_timeout: Some(Duration::from_secs_f64(args.connect_timeout)),
+        max_attempts: args.aws_max_attempts,
+        rps: args.aws_rps,
+        burst: args.aws_burst,
+        lookup_ttl: Duration::from_secs(300),
+        observer: Some(Arc::new(
+            move |operation: &'static str, outcome: &'static str| {
+                observer_metrics.aws_call(operation, outcome)
+            },
+        )),
+        ..AwsSettings::default()
+    };
+    let aws = Arc::new(
+        SdkAws::from_config(aws_settings)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let settings = Settings {
+        default_region: aws.default_region().to_string(),
+        resync_period: Duration::from_secs_f64(args.resync_period),
+        backoff: BackoffConfig {
+            base: Duration::from_secs_f64(args.backoff_base),
+            cap: Duration::from_secs_f64(args.backoff_cap),
+            factor: args.backoff_factor,
+        },
+        reporter: hostname(),
+    };
+    info!(region = %settings.default_region, concurrency = args.concurrency, "starting");
+
+    let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
+    let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics.clone()));
+    let scope = Scope {
+        namespace: args.namespace.clone(),
+        selector: args.selector.clone(),
+    };
+
+    if args.leader_elect {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into());
+        let manager =
+            kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+                .with_namespace(&namespace)
+                .with_identity(hostname())
+                .with_duration(args.lease_duration)
+                .with_grace(args.lease_duration.div_ceil(3).max(1))
+                .build()
+                .await
+                .map_err(|e| format!("leader election: {e}"))?;
+        let (mut leading, _task) = manager.watch().await;
+        info!(lease = %args.lease_name, %namespace, "waiting to become the leader");
+        while !*leading.borrow_and_update() {
+            tokio::select! {
+                changed = leading.changed() => { changed.map_err(|_| "leader election stopped".to_string())?; }
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+        info!("leading");
+        metrics.set_ready_to_serve(true);
+        // Losing the lease ends the process: a replica that may no longer write must not.
+        tokio::select! {
+            _ = controller::run(ctx, scope, args.concurrency) => {}
+            _ = async { while leading.changed().await.is_ok() { if !*leading.borrow() { break; } } } => {
+                return Err("lost the leader-election lease; exiting so that only the leader writes".into());
+            }
+        }
+    } else {
+        metrics.set_ready_to_serve(true);
+        controller::run(ctx, scope, args.concurrency).await;
+    }
+    server.abort();
+    info!("stopped");
+    Ok(())
+}
+
+async fn check_crd_installed(client: &Client, namespace: Option<&str>) -> Result<(), String> {
+    let api: Api<ApiGatewayIntegration> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match api.list(&kube::api::ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(
+            "the ApiGatewayIntegration CRD is not installed: kubectl apply --server-side -f crds/ (or `apigw-operator crd | kubectl apply --server-side -f -`)".into(),
+        ),
+        Err(e) => Err(format!("cannot list ApiGatewayIntegrations: {e}")),
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("apigw-operator-{}", std::process::id()))
+}
