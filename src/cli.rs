@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kube::CustomResourceExt;
+use kube::{CustomResourceExt, ResourceExt};
+
+use crate::aws::AwsApi;
 
 use crate::crd::ApiGatewayIntegration;
 use crate::integration::Integration;
@@ -113,8 +115,18 @@ pub struct PlanArgs {
     pub file: PathBuf,
     /// A file holding GetIntegration's JSON output (`aws apigateway get-integration ...`), the
     /// live state to plan against. Without it the live integration is empty.
-    #[arg(long, value_name = "INTEGRATION.json")]
+    #[arg(long, value_name = "INTEGRATION.json", conflicts_with = "aws")]
     pub from: Option<PathBuf>,
+    /// Read the live state from AWS with GetIntegration (names and paths are looked up), using
+    /// the default credential chain like `run`.
+    #[arg(long)]
+    pub aws: bool,
+    /// With --aws: the Region for documents without spec.region.
+    #[arg(long, requires = "aws", env = "APIGW_REGION")]
+    pub region: Option<String>,
+    /// With --aws: the API Gateway endpoint URL (else AWS_ENDPOINT_URL).
+    #[arg(long, requires = "aws", env = "APIGW_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
     /// json: the patch operations array in the AWS CLI's JSON syntax. cli: the equivalent
     /// `aws apigateway update-integration` command, quoted for a POSIX shell.
     #[arg(short, long, value_enum, default_value_t = Output::Json)]
@@ -149,16 +161,48 @@ pub fn run_plan(args: &PlanArgs) -> Result<PlanOutcome, String> {
         None => Integration::default(),
         Some(path) => read_live(path)?,
     };
+    let pairs: Vec<_> = objects.iter().map(|o| (o, live.clone())).collect();
+    Ok(render_plans(&pairs, args.output))
+}
+
+/// `plan --aws`: the live state of each document's integration comes from AWS, through the same
+/// AWS layer (credentials, Region, endpoint, quota) as the controller.
+pub async fn run_plan_aws(args: &PlanArgs) -> Result<PlanOutcome, String> {
+    let objects = crate::manifest::load(&args.file).map_err(|e| e.to_string())?;
+    let settings = crate::aws::AwsSettings {
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ..crate::aws::AwsSettings::default()
+    };
+    let aws = crate::aws::SdkAws::from_config(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut pairs = Vec::new();
+    for object in &objects {
+        let name = object.name_any();
+        let target = crate::controller::resolve_target(&aws, aws.default_region(), &object.spec)
+            .await
+            .map_err(|e| format!("{name}: cannot resolve the target in AWS: {e}"))?;
+        let live = aws
+            .get_integration(&target, crate::aws::Priority::Change)
+            .await
+            .map_err(|e| format!("{name}: GetIntegration {target}: {e}"))?;
+        pairs.push((object, live));
+    }
+    Ok(render_plans(&pairs, args.output))
+}
+
+fn render_plans(pairs: &[(&ApiGatewayIntegration, Integration)], output: Output) -> PlanOutcome {
     let mut outcome = PlanOutcome {
         stdout: String::new(),
         stderr: String::new(),
         exit_code: 0,
     };
-    for object in &objects {
+    for (object, live) in pairs {
         let name = object.metadata.name.as_deref().unwrap_or("<unnamed>");
-        match plan(&object.spec, &live) {
+        match plan(&object.spec, live) {
             Plan::Patch(ops) => {
-                let text = match args.output {
+                let text = match output {
                     Output::Json => operations_json(&ops),
                     Output::Cli => update_integration_command(object, &ops),
                 };
@@ -178,7 +222,7 @@ pub fn run_plan(args: &PlanArgs) -> Result<PlanOutcome, String> {
             }
         }
     }
-    Ok(outcome)
+    outcome
 }
 
 fn read_live(path: &std::path::Path) -> Result<Integration, String> {

@@ -32,12 +32,13 @@ use tracing::{info, instrument, warn};
 use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority, RetryKind};
 use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::crd::{
-    ApiGatewayIntegration, ApiGatewayIntegrationStatus, DeletionPolicy, ManagementPolicy,
-    ResolvedTarget,
+    ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus, DeletionPolicy,
+    ManagementPolicy, ResolvedTarget,
 };
 use crate::integration::Integration;
 use crate::metrics::Metrics;
 use crate::plan::{plan, PatchOperation, Plan};
+use crate::snapshot::{ApiKey, Snapshots};
 use crate::{FIELD_MANAGER, FINALIZER, PAUSE_ANNOTATION};
 
 /// Why a reconcile failed; each carries a category that labels metrics.
@@ -131,6 +132,7 @@ pub struct Context<A: AwsApi> {
     recorder: Recorder,
     backoff: Mutex<HashMap<String, BackoffState>>,
     observed: Mutex<HashMap<String, Observed>>,
+    snapshots: Snapshots,
 }
 
 impl<A: AwsApi> Context<A> {
@@ -148,10 +150,11 @@ impl<A: AwsApi> Context<A> {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             aws,
-            settings,
             metrics,
             backoff: Mutex::new(HashMap::new()),
             observed: Mutex::new(HashMap::new()),
+            snapshots: Snapshots::new(settings.resync_period / 2),
+            settings,
         }
     }
 
@@ -272,6 +275,7 @@ async fn reconcile_inner<A: AwsApi>(
     if obj.meta().deletion_timestamp.is_some() {
         ctx.metrics.set_ready(&key, None);
         ctx.forget(&key);
+        ctx.snapshots.leave(&key);
         if obj.finalizers().iter().any(|f| f == FINALIZER) {
             if obj.spec.deletion_policy == DeletionPolicy::Delete && !paused {
                 delete_in_aws(obj, ctx).await?;
@@ -347,27 +351,24 @@ fn outcome_of_error(e: &AwsError) -> Outcome {
     }
 }
 
-async fn resolve_target<A: AwsApi>(
-    obj: &ApiGatewayIntegration,
-    ctx: &Context<A>,
+/// The ids of the integration `spec` names, looking up names and paths through `aws`.
+pub async fn resolve_target<A: AwsApi>(
+    aws: &A,
+    default_region: &str,
+    spec: &ApiGatewayIntegrationSpec,
 ) -> Result<IntegrationKey, AwsError> {
-    let spec = &obj.spec;
     let region = spec
         .region
         .clone()
-        .unwrap_or_else(|| ctx.settings.default_region.clone());
+        .unwrap_or_else(|| default_region.to_string());
     let rest_api_id = match (&spec.rest_api_id, &spec.rest_api_name) {
         (Some(id), _) => id.clone(),
-        (None, Some(name)) => ctx.aws.find_rest_api_id(&region, name).await?,
+        (None, Some(name)) => aws.find_rest_api_id(&region, name).await?,
         (None, None) => unreachable!("admission requires restApiId or restApiName"),
     };
     let resource_id = match (&spec.resource_id, &spec.resource_path) {
         (Some(id), _) => id.clone(),
-        (None, Some(path)) => {
-            ctx.aws
-                .find_resource_id(&region, &rest_api_id, path)
-                .await?
-        }
+        (None, Some(path)) => aws.find_resource_id(&region, &rest_api_id, path).await?,
         (None, None) => unreachable!("admission requires resourceId or resourcePath"),
     };
     Ok(IntegrationKey {
@@ -403,28 +404,31 @@ async fn decide<A: AwsApi>(
     let policy = obj.spec.management_policy;
     let resync = ctx.jittered_resync();
 
-    let target = match resolve_target(obj, ctx).await {
-        Ok(target) => target,
-        Err(AwsError::NotFound { message }) | Err(AwsError::Ambiguous { message }) => {
-            return Ok(not_found(
-                format!("{message} (spec target: {})", describe_target(obj)),
-                None,
-                ctx,
-                obj,
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let target =
+        match resolve_target(ctx.aws.as_ref(), &ctx.settings.default_region, &obj.spec).await {
+            Ok(target) => target,
+            Err(AwsError::NotFound { message }) | Err(AwsError::Ambiguous { message }) => {
+                return Ok(not_found(
+                    format!("{message} (spec target: {})", describe_target(obj)),
+                    None,
+                    ctx,
+                    obj,
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
 
+    ctx.snapshots.join(&key, &target);
     let live = match ctx.remembered(&key, &target) {
         Some(live) => live,
-        None => match ctx.aws.get_integration(&target, priority).await {
+        None => match read_live(ctx, &target, priority).await {
             Ok(live) => live,
             Err(AwsError::NotFound { message }) => {
                 let integration_missing = message.contains("Integration");
                 if policy == ManagementPolicy::CreateOrUpdate && integration_missing {
                     let created = ctx.aws.put_integration(&target, &obj.spec).await?;
                     ctx.remember(&key, &target, &created, resync);
+                    ctx.snapshots.record(&target, &created).await;
                     publish(
                         ctx,
                         obj,
@@ -493,6 +497,7 @@ async fn decide<A: AwsApi>(
         (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
             let created = ctx.aws.put_integration(&target, &obj.spec).await?;
             ctx.remember(&key, &target, &created, resync);
+            ctx.snapshots.record(&target, &created).await;
             let why = reasons
                 .iter()
                 .map(ToString::to_string)
@@ -536,6 +541,7 @@ async fn decide<A: AwsApi>(
                 }
             };
             ctx.remember(&key, &target, &updated, resync);
+            ctx.snapshots.record(&target, &updated).await;
             let reason = if spec_changed {
                 "Updated"
             } else {
@@ -555,6 +561,20 @@ async fn decide<A: AwsApi>(
             .await;
             Ok(in_sync(updated, Some(ops), true))
         }
+    }
+}
+
+/// The live integration: from the API-wide snapshot for a drift check of an API that several
+/// objects share, else GetIntegration.
+async fn read_live<A: AwsApi>(
+    ctx: &Context<A>,
+    target: &IntegrationKey,
+    priority: Priority,
+) -> Result<Integration, AwsError> {
+    if priority == Priority::Drift && ctx.snapshots.is_shared(&ApiKey::from(target)) {
+        ctx.snapshots.read(ctx.aws.as_ref(), target).await
+    } else {
+        ctx.aws.get_integration(target, priority).await
     }
 }
 
@@ -606,12 +626,14 @@ async fn delete_in_aws<A: AwsApi>(
             resource_id: t.resource_id,
             http_method: t.http_method,
         },
-        None => match resolve_target(obj, ctx).await {
-            Ok(target) => target,
-            // Nothing to delete when the API or resource is gone.
-            Err(AwsError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        },
+        None => {
+            match resolve_target(ctx.aws.as_ref(), &ctx.settings.default_region, &obj.spec).await {
+                Ok(target) => target,
+                // Nothing to delete when the API or resource is gone.
+                Err(AwsError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
     match ctx.aws.delete_integration(&target).await {
         Ok(()) => {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod plan;
 pub mod quota;
 pub mod run;
+pub mod snapshot;
 
 pub use crd::{ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus};
 pub use integration::Integration;

@@ -1,6 +1,6 @@
 use clap::Parser;
 
-use apigw_operator::cli::{crd_yaml, run_plan, Cli, Command};
+use apigw_operator::cli::{crd_yaml, run_plan, run_plan_aws, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
@@ -23,7 +23,15 @@ fn main() {
             println!("apigw-operator {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Command::Plan(args) => match run_plan(&args) {
+        Command::Plan(args) => match if args.aws {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))
+                .and_then(|runtime| runtime.block_on(run_plan_aws(&args)))
+        } else {
+            run_plan(&args)
+        } {
             Ok(outcome) => {
                 print!("{}", outcome.stdout);
                 eprint!("{}", outcome.stderr);

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import delta, manifest, wait_for
+from conftest import BINARY, delta, manifest, wait_for
 
 HTTP = {"type": "HTTP", "integrationHttpMethod": "POST", "uri": "https://backend.example.com/pets"}
-PUT_HTTP = {"type": "HTTP", "integrationHttpMethod": "POST", "uri": "https://backend.example.com/pets"}
+PUT_HTTP = HTTP
 
 
 def test_apply_goes_ready_and_status_holds_what_aws_returns(kube, emulator, operators):
@@ -276,3 +278,65 @@ def test_leader_election_one_writer_and_takeover(kube, emulator, operators):
     wait_for("b takes the lease within the lease duration", lambda: holder() == f"{kube.namespace}-b", 15)
     kube.apply(manifest("leader", ids, timeoutInMillis=2222))
     wait_for("b applies the change", lambda: emulator.integration(ids)["timeoutInMillis"] == 2222, 30)
+
+
+def test_drift_checks_read_a_shared_api_whole(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    others = []
+    for path in ("cats", "dogs"):
+        resource = emulator.aws.create_resource(restApiId=ids["restApiId"], parentId=_root(emulator, ids), pathPart=path)
+        emulator.aws.put_method(restApiId=ids["restApiId"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE")
+        other = dict(ids, resourceId=resource["id"])
+        emulator.put_integration(other, **PUT_HTTP)
+        others.append(other)
+    operators("--resync-period", "3")
+    for i, target in enumerate([ids, *others]):
+        kube.apply(manifest(f"shared-{i}", target, timeoutInMillis=1000 + i))
+    for i in range(3):
+        kube.wait_ready(f"shared-{i}")
+    before = emulator.calls()
+    wait_for("two drift cycles", lambda: delta(before, emulator.calls(), "GetResources") >= 2, 30)
+    after = emulator.calls()
+    # Three objects, one API: each cycle is one GetResources, not three GetIntegration.
+    assert delta(before, after, "GetIntegration") == 0, (before, after)
+    assert delta(before, after, "UpdateIntegration") == 0
+
+
+def _root(emulator, ids):
+    return next(r["id"] for r in emulator.aws.get_resources(restApiId=ids["restApiId"])["items"] if r["path"] == "/")
+
+
+def test_the_operator_causes_no_429_under_the_account_quota(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    targets = [ids]
+    for i in range(59):
+        resource = emulator.aws.create_resource(restApiId=ids["restApiId"], parentId=_root(emulator, ids), pathPart=f"r{i}")
+        emulator.aws.put_method(restApiId=ids["restApiId"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE")
+        target = dict(ids, resourceId=resource["id"])
+        emulator.put_integration(target, **PUT_HTTP)
+        targets.append(target)
+    emulator.faults(quota_rps=10, quota_burst=40)
+    before = emulator.responses()
+    operators("--concurrency", "16")
+    docs = [manifest(f"q-{i}", t, timeoutInMillis=3000) for i, t in enumerate(targets)]
+    kube.run("apply", "-f", "-", input="\n".join(json.dumps(d) for d in docs))
+    for i in range(len(targets)):
+        kube.wait_ready(f"q-{i}", timeout=120)
+    after = emulator.responses()
+    throttled = sum(codes.get("429", 0) for codes in after.values()) - sum(codes.get("429", 0) for codes in before.values())
+    assert throttled == 0, after
+
+
+def test_plan_aws_reads_the_live_state_through_the_aws_layer(tmp_path, emulator):
+    ids = emulator.api_with_method(integration={**PUT_HTTP, "requestTemplates": {"application/json": ""}}, path="planned")
+    body = manifest("planned", ids, timeoutInMillis=1000, requestTemplates={})
+    del body["spec"]["resourceId"]
+    body["spec"]["resourcePath"] = ids["path"]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(body))
+    out = subprocess.run([str(BINARY), "plan", "-f", str(path), "--aws"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [
+        {"op": "replace", "path": "/timeoutInMillis", "value": "1000"},
+        {"op": "remove", "path": "/requestTemplates/application~1json"},
+    ]

@@ -1,0 +1,203 @@
+//! Drift reads per REST API: when several objects manage integrations of one API, a drift
+//! check reads the whole API with `GET /restapis/{id}/resources?embed=methods` (one call per
+//! 500 resources) and each object takes its share, instead of one GetIntegration each.
+//!
+//! A snapshot serves drift checks for `max_age` (half the resync period): the objects of one
+//! API come due within the ±10% jitter of the resync period, so one read per API per cycle
+//! serves them all. Concurrent reconciles of one API wait for the same read. A drift is
+//! therefore seen at most 1.5 resync periods after it happened.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority};
+use crate::integration::Integration;
+
+/// A REST API in a Region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ApiKey {
+    pub region: String,
+    pub rest_api_id: String,
+}
+
+impl From<&IntegrationKey> for ApiKey {
+    fn from(key: &IntegrationKey) -> Self {
+        ApiKey {
+            region: key.region.clone(),
+            rest_api_id: key.rest_api_id.clone(),
+        }
+    }
+}
+
+struct Snapshot {
+    taken: Instant,
+    /// (resource id, method) → integration (None: the method has none).
+    methods: HashMap<(String, String), Option<Integration>>,
+    resources: HashSet<String>,
+}
+
+#[derive(Default)]
+struct Members {
+    api_of: HashMap<String, ApiKey>,
+    count: HashMap<ApiKey, usize>,
+}
+
+impl Members {
+    fn remove(&mut self, object: &str) {
+        if let Some(api) = self.api_of.remove(object) {
+            if let Some(n) = self.count.get_mut(&api) {
+                *n -= 1;
+                if *n == 0 {
+                    self.count.remove(&api);
+                }
+            }
+        }
+    }
+}
+
+/// Which objects target which API, and the API snapshots.
+pub struct Snapshots {
+    max_age: Duration,
+    members: Mutex<Members>,
+    snapshots: Mutex<HashMap<ApiKey, Arc<tokio::sync::Mutex<Option<Snapshot>>>>>,
+}
+
+impl Snapshots {
+    pub fn new(max_age: Duration) -> Self {
+        Snapshots {
+            max_age,
+            members: Mutex::new(Members::default()),
+            snapshots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records that `object` manages an integration of `target`'s API.
+    pub fn join(&self, object: &str, target: &IntegrationKey) {
+        let api = ApiKey::from(target);
+        let mut members = self.members.lock().expect("members lock");
+        if members.api_of.get(object) == Some(&api) {
+            return;
+        }
+        members.remove(object);
+        members.api_of.insert(object.to_string(), api.clone());
+        *members.count.entry(api).or_default() += 1;
+    }
+
+    /// Forgets `object` (deleted).
+    pub fn leave(&self, object: &str) {
+        self.members.lock().expect("members lock").remove(object);
+    }
+
+    /// Whether more than one object manages integrations of this API, so reading it whole
+    /// costs less than one GetIntegration each.
+    pub fn is_shared(&self, api: &ApiKey) -> bool {
+        let members = self.members.lock().expect("members lock");
+        members.count.get(api).is_some_and(|n| *n > 1)
+    }
+
+    /// The integration of `target` from a snapshot of its API no older than `max_age`,
+    /// reading the API when needed. A missing method or integration is AWS's NotFound.
+    pub async fn read<A: AwsApi>(
+        &self,
+        aws: &A,
+        target: &IntegrationKey,
+    ) -> Result<Integration, AwsError> {
+        let api = ApiKey::from(target);
+        let slot = self
+            .snapshots
+            .lock()
+            .expect("snapshots lock")
+            .entry(api.clone())
+            .or_default()
+            .clone();
+        let mut snapshot = slot.lock().await;
+        let stale = snapshot
+            .as_ref()
+            .is_none_or(|s| s.taken.elapsed() >= self.max_age);
+        if stale {
+            let listing = aws
+                .list_method_integrations(&api.region, &api.rest_api_id, Priority::Drift)
+                .await?;
+            let mut methods = HashMap::new();
+            let mut resources = HashSet::new();
+            for item in listing {
+                resources.insert(item.resource_id.clone());
+                methods.insert((item.resource_id, item.http_method), item.integration);
+            }
+            *snapshot = Some(Snapshot {
+                taken: Instant::now(),
+                methods,
+                resources,
+            });
+        }
+        let snapshot = snapshot.as_ref().expect("filled above");
+        let not_found = |message: &str| AwsError::NotFound {
+            message: message.to_string(),
+        };
+        match snapshot
+            .methods
+            .get(&(target.resource_id.clone(), target.http_method.clone()))
+        {
+            Some(Some(integration)) => Ok(integration.clone()),
+            Some(None) => Err(not_found("Invalid Integration identifier specified")),
+            None if snapshot.resources.contains(&target.resource_id) => {
+                Err(not_found("Invalid Method identifier specified"))
+            }
+            None => Err(not_found(
+                "Invalid Method identifier specified (or resource)",
+            )),
+        }
+    }
+
+    /// Puts what AWS returned after a write into the snapshot of its API, so that a later
+    /// drift check served from that snapshot does not see the state before the write.
+    pub async fn record(&self, target: &IntegrationKey, integration: &Integration) {
+        let slot = self
+            .snapshots
+            .lock()
+            .expect("snapshots lock")
+            .get(&ApiKey::from(target))
+            .cloned();
+        if let Some(slot) = slot {
+            if let Some(snapshot) = slot.lock().await.as_mut() {
+                snapshot.resources.insert(target.resource_id.clone());
+                snapshot.methods.insert(
+                    (target.resource_id.clone(), target.http_method.clone()),
+                    Some(integration.clone()),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(api: &str, resource: &str) -> IntegrationKey {
+        IntegrationKey {
+            region: "us-east-1".into(),
+            rest_api_id: api.into(),
+            resource_id: resource.into(),
+            http_method: "POST".into(),
+        }
+    }
+
+    #[test]
+    fn an_api_is_shared_while_two_objects_target_it() {
+        let s = Snapshots::new(Duration::from_secs(60));
+        let api = ApiKey::from(&key("a", "r1"));
+        s.join("ns/x", &key("a", "r1"));
+        s.join("ns/x", &key("a", "r1"));
+        assert!(!s.is_shared(&api));
+        s.join("ns/y", &key("a", "r2"));
+        assert!(s.is_shared(&api));
+        s.join("ns/y", &key("b", "r2"));
+        assert!(!s.is_shared(&api));
+        s.join("ns/z", &key("a", "r3"));
+        assert!(s.is_shared(&api));
+        s.leave("ns/z");
+        assert!(!s.is_shared(&api));
+    }
+}
