@@ -419,7 +419,9 @@ async fn decide<A: AwsApi>(
         };
 
     ctx.snapshots.join(&key, &target);
-    let live = match ctx.remembered(&key, &target) {
+    let remembered = ctx.remembered(&key, &target);
+    let planned_from_memory = remembered.is_some();
+    let live = match remembered {
         Some(live) => live,
         None => match read_live(ctx, &target, priority).await {
             Ok(live) => live,
@@ -535,6 +537,15 @@ async fn decide<A: AwsApi>(
         (Plan::Patch(ops), _) => {
             let updated = match ctx.aws.update_integration(&target, &ops).await {
                 Ok(updated) => updated,
+                // AWS was changed out of band since it last answered (a key gone, say): read
+                // it and plan again, once; the second attempt plans from a fresh read.
+                Err(AwsError::Invalid { .. } | AwsError::NotFound { .. })
+                    if planned_from_memory =>
+                {
+                    ctx.forget(&key);
+                    info!("UpdateIntegration refused a plan made from the last answer; reading AWS and planning again");
+                    return Box::pin(decide(obj, ctx, status)).await;
+                }
                 Err(e) => {
                     ctx.forget(&key);
                     return Err(e.into());

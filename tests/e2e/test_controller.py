@@ -340,3 +340,23 @@ def test_plan_aws_reads_the_live_state_through_the_aws_layer(tmp_path, emulator)
         {"op": "replace", "path": "/timeoutInMillis", "value": "1000"},
         {"op": "remove", "path": "/requestTemplates/application~1json"},
     ]
+
+
+def test_a_change_planned_from_memory_survives_an_out_of_band_edit(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    operators()
+    kube.apply(manifest("oob", ids, requestTemplates={"application/json": "a", "text/plain": "b"}))
+    kube.wait_ready("oob")
+    # Someone removes text/plain behind the operator's back; the operator still remembers it.
+    emulator.aws.update_integration(restApiId=ids["restApiId"], resourceId=ids["resourceId"], httpMethod="POST",
+                                    patchOperations=[{"op": "remove", "path": "/requestTemplates/text~1plain"}])
+    before = emulator.calls()
+    kube.apply(manifest("oob", ids, requestTemplates={"application/json": "a2"}))
+    expected = [{"op": "replace", "path": "/requestTemplates/application~1json", "value": "a2"}]
+    wait_for("the change applied", lambda: (kube.settled("oob") or {}).get("status", {}).get("lastPatchOperations") == expected, 30)
+    kube.wait_ready("oob")
+    after = emulator.calls()
+    # The remembered plan (replace + remove) is refused, AWS is read, and the new plan applies.
+    assert delta(before, after, "UpdateIntegration") == 2
+    assert delta(before, after, "GetIntegration") == 1
+    assert emulator.integration(ids)["requestTemplates"] == {"application/json": "a2"}
