@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_FILE := crds/apigatewayintegrations.apigw.dev.yaml
 CHART_CRD_DIR := charts/apigw-operator/crds
 
-.PHONY: test lint fmt crds build testenv-up testenv-down test-unit test-env
+.PHONY: test lint fmt crds build testenv-up testenv-down test-unit demo demo-down
 
 ## test: fmt --check, clippy -D warnings, then every test against a fresh test environment
 test:
@@ -37,3 +37,12 @@ testenv-down:
 ## test-unit: the Rust tests that need no environment (planner, CRD, CLI)
 test-unit:
 	$(CARGO) test --lib --test crd --test cli
+
+## demo: build, start the test environment and the operator, apply examples/petstore.yaml, change it once
+demo:
+	hack/demo.sh
+
+## demo-down: stop the demo's operator and the test environment
+demo-down:
+	if [ -f target/demo/operator.pid ]; then kill $$(cat target/demo/operator.pid) 2>/dev/null || true; rm -f target/demo/operator.pid; fi
+	hack/testenv-down.sh
