@@ -109,7 +109,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         while !*leading.borrow_and_update() {
             tokio::select! {
                 changed = leading.changed() => { changed.map_err(|_| "leader election stopped".to_string())?; }
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = shutdown_signal() => return Ok(()),
             }
         }
         info!("leading");
@@ -141,6 +141,18 @@ async fn check_crd_installed(client: &Client, namespace: Option<&str>) -> Result
             "the ApiGatewayIntegration CRD is not installed: kubectl apply --server-side -f crds/ (or `apigw-operator crd | kubectl apply --server-side -f -`)".into(),
         ),
         Err(e) => Err(format!("cannot list ApiGatewayIntegrations: {e}")),
+    }
+}
+
+/// SIGTERM (what Kubernetes sends) or SIGINT.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -360,3 +360,26 @@ def test_a_change_planned_from_memory_survives_an_out_of_band_edit(kube, emulato
     assert delta(before, after, "UpdateIntegration") == 2
     assert delta(before, after, "GetIntegration") == 1
     assert emulator.integration(ids)["requestTemplates"] == {"application/json": "a2"}
+
+
+def test_selector_shards_objects_between_operators(kube, emulator, operators):
+    a_ids = emulator.api_with_method(integration=PUT_HTTP)
+    b_ids = emulator.api_with_method(integration=PUT_HTTP)
+    operators("--selector", "shard=a", name="shard-a")
+    a = manifest("in-shard", a_ids, timeoutInMillis=1001)
+    a["metadata"]["labels"] = {"shard": "a"}
+    b = manifest("other-shard", b_ids, timeoutInMillis=1002)
+    b["metadata"]["labels"] = {"shard": "b"}
+    kube.apply(a)
+    kube.apply(b)
+    kube.wait_ready("in-shard")
+    assert "status" not in kube.get("other-shard")
+    operators("--selector", "shard=b", name="shard-b")
+    kube.wait_ready("other-shard")
+    assert emulator.integration(b_ids)["timeoutInMillis"] == 1002
+
+
+def test_sigterm_stops_the_operator_cleanly(kube, emulator, operators):
+    op = operators()
+    op.proc.send_signal(signal.SIGTERM)
+    assert op.proc.wait(timeout=20) == 0
