@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_FILE := crds/apigatewayintegrations.apigw.dev.yaml
 CHART_CRD_DIR := charts/apigw-operator/crds
 
-.PHONY: test lint fmt crds build testenv-up testenv-down test-unit demo demo-down
+.PHONY: test lint fmt crds build testenv-up testenv-down test-unit demo demo-down test-ship golden
 
 ## test: fmt --check, clippy -D warnings, then every test against a fresh test environment
 test:
@@ -24,7 +24,8 @@ build:
 ## crds: regenerate crds/ (and the chart's copy) from the Rust types
 crds:
 	$(CARGO) run --quiet -- crd > $(CRD_FILE)
-	if [ -d $(CHART_CRD_DIR) ]; then cp $(CRD_FILE) $(CHART_CRD_DIR)/; fi
+	cp $(CRD_FILE) $(CHART_CRD_DIR)/
+	cp $(CRD_FILE) deploy/crds/
 
 ## testenv-up: start kube-apiserver, etcd and the API Gateway emulator; writes target/testenv/env.sh
 testenv-up:
@@ -46,3 +47,11 @@ demo:
 demo-down:
 	if [ -f target/demo/operator.pid ]; then kill $$(cat target/demo/operator.pid) 2>/dev/null || true; rm -f target/demo/operator.pid; fi
 	hack/testenv-down.sh
+
+## test-ship: chart, kustomize base, Argo CD health, RBAC and image tests (after testenv-up)
+test-ship:
+	. target/testenv/env.sh && "$$(hack/emulator/setup-venv.sh)" -m pytest -q tests/ship
+
+## golden: regenerate tests/ship/golden/ and deploy/{rbac,deployment,service}.yaml from the chart
+golden:
+	. target/testenv/env.sh && UPDATE_GOLDEN=1 "$$(hack/emulator/setup-venv.sh)" -m pytest -q tests/ship/test_chart.py tests/ship/test_deploy.py

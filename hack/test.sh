@@ -28,4 +28,4 @@ python="$(hack/emulator/setup-venv.sh)"
 echo "== cargo test"
 cargo test --all-targets
 echo "== pytest (emulator, environment, operator end to end)"
-"$python" -m pytest -q tests/emulator tests/testenv tests/e2e
+"$python" -m pytest -q tests/emulator tests/testenv tests/e2e tests/ship

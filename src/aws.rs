@@ -409,7 +409,10 @@ impl SdkAws {
             return r.clone();
         }
         let settings = &self.inner.settings;
-        let quota = Arc::new(Quota::new(settings.rps, settings.burst));
+        let quota = Arc::new(Quota::new(
+            settings.rps,
+            crate::quota::burst_after_jitter_margin(settings.rps, settings.burst),
+        ));
         let mut config = aws_sdk_apigateway::config::Builder::from(&self.inner.sdk_config);
         // Like the CLI's --endpoint-url: API Gateway only, not STS or SSO (credentials).
         if let Some(url) = &settings.endpoint_url {

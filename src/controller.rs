@@ -123,6 +123,18 @@ struct Observed {
     fresh_until: Instant,
 }
 
+/// How long a cached object whose status is older than our last write is left to catch up.
+const STALE_STATUS_GRACE: Duration = Duration::from_secs(5);
+
+fn status_hash(status: Option<&ApiGatewayIntegrationStatus>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&status)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Shared by every reconcile.
 pub struct Context<A: AwsApi> {
     pub client: kube::Client,
@@ -133,6 +145,7 @@ pub struct Context<A: AwsApi> {
     backoff: Mutex<HashMap<String, BackoffState>>,
     observed: Mutex<HashMap<String, Observed>>,
     snapshots: Snapshots,
+    written: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
 impl<A: AwsApi> Context<A> {
@@ -154,6 +167,7 @@ impl<A: AwsApi> Context<A> {
             backoff: Mutex::new(HashMap::new()),
             observed: Mutex::new(HashMap::new()),
             snapshots: Snapshots::new(settings.resync_period / 2),
+            written: Mutex::new(HashMap::new()),
             settings,
         }
     }
@@ -185,6 +199,25 @@ impl<A: AwsApi> Context<A> {
         backoff
             .get(object)
             .and_then(|state| state.until.checked_duration_since(Instant::now()))
+    }
+
+    /// Remembers (as a hash) the status the API server stored for `object` on our last write.
+    fn wrote_status(&self, object: &str, status: Option<&ApiGatewayIntegrationStatus>) {
+        self.written
+            .lock()
+            .expect("written lock")
+            .insert(object.to_string(), (status_hash(status), Instant::now()));
+    }
+
+    /// Whether `obj` comes from a cache that has not yet seen our last status write. Acting on
+    /// it would write status from stale knowledge, and server-side apply would then drop the
+    /// fields that knowledge lacks. A few seconds at most: after that (someone else wrote
+    /// status, say) the object is taken as it is.
+    fn is_stale(&self, object: &str, obj: &ApiGatewayIntegration) -> bool {
+        let written = self.written.lock().expect("written lock");
+        written.get(object).is_some_and(|(hash, at)| {
+            at.elapsed() < STALE_STATUS_GRACE && *hash != status_hash(obj.status.as_ref())
+        })
     }
 
     fn jittered_resync(&self) -> Duration {
@@ -247,8 +280,11 @@ pub async fn reconcile<A: AwsApi>(
     // generation, a deletion or a pause may.
     let spec_changed =
         obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
-    if !spec_changed && obj.meta().deletion_timestamp.is_none() {
-        if let Some(wait) = ctx.backing_off(&key) {
+    if obj.meta().deletion_timestamp.is_none() {
+        if ctx.is_stale(&key, &obj) {
+            return Ok(Action::requeue(Duration::from_millis(500)));
+        }
+        if let Some(wait) = ctx.backing_off(&key).filter(|_| !spec_changed) {
             return Ok(Action::requeue(wait));
         }
     }
@@ -276,6 +312,7 @@ async fn reconcile_inner<A: AwsApi>(
         ctx.metrics.set_ready(&key, None);
         ctx.forget(&key);
         ctx.snapshots.leave(&key);
+        ctx.written.lock().expect("written lock").remove(&key);
         if obj.finalizers().iter().any(|f| f == FINALIZER) {
             if obj.spec.deletion_policy == DeletionPolicy::Delete && !paused {
                 delete_in_aws(obj, ctx).await?;
@@ -664,6 +701,15 @@ async fn delete_in_aws<A: AwsApi>(
     }
 }
 
+/// Finalizer patches go under the operator's own field manager, so managedFields show that it
+/// owns only status and (with deletionPolicy Delete) its finalizer.
+fn finalizer_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
 async fn add_finalizer(
     api: &Api<ApiGatewayIntegration>,
     obj: &ApiGatewayIntegration,
@@ -672,12 +718,8 @@ async fn add_finalizer(
     finalizers.push(FINALIZER.to_string());
     let patch =
         json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    api.patch(&obj.name_any(), &finalizer_params(), &Patch::Merge(&patch))
+        .await?;
     Ok(())
 }
 
@@ -694,11 +736,7 @@ async fn remove_finalizer(
     let patch =
         json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
     match api
-        .patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .patch(&obj.name_any(), &finalizer_params(), &Patch::Merge(&patch))
         .await
     {
         Ok(_) => Ok(()),
@@ -757,12 +795,14 @@ async fn finish<A: AwsApi>(
             "kind": "ApiGatewayIntegration",
             "status": next,
         });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &obj.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        ctx.wrote_status(&object_key(obj), written.status.as_ref());
     }
     let previous_reason = ready_reason(&current.conditions);
     let reason = decision.outcome.reason();

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub aws_calls: Family<AwsCallLabels, Counter>,
     pub aws_throttles: Counter,
     pub objects: Family<ReadyLabels, Gauge>,
+    /// 1 while this replica runs the controller (leads, or runs without leader election).
+    pub leader: Gauge,
     ready_by_object: Mutex<HashMap<String, &'static str>>,
     ready: AtomicBool,
 }
@@ -81,8 +83,15 @@ impl Metrics {
             "ApiGatewayIntegration objects by Ready status",
             objects.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica runs the controller",
+            leader.clone(),
+        );
         Metrics {
             registry,
+            leader,
             reconciles,
             reconcile_duration,
             aws_calls,

@@ -224,6 +224,22 @@ impl Quota {
     }
 }
 
+/// How much delivery jitter the bucket allows for: requests reach AWS a variable time after
+/// they take their token, so AWS sees a burstier stream than the operator sends; over a window
+/// AWS can count up to `rps × jitter` more calls than the bucket allowed. Leaving that many
+/// tokens of the burst unused keeps the operator from causing 429s itself.
+pub const DELIVERY_JITTER: Duration = Duration::from_millis(300);
+
+/// The burst the operator uses for an account quota of `rps` and `burst`: the burst less
+/// `rps × DELIVERY_JITTER` (rounded up), at least one.
+pub fn burst_after_jitter_margin(rps: f64, burst: u32) -> u32 {
+    if rps <= 0.0 {
+        return burst;
+    }
+    let margin = (rps * DELIVERY_JITTER.as_secs_f64()).ceil() as u32;
+    burst.saturating_sub(margin).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -401,5 +417,18 @@ mod tests {
             quota.acquire(Priority::Drift).await;
         }
         assert_eq!(ms(start), 0);
+    }
+}
+
+#[cfg(test)]
+mod margin_tests {
+    use super::*;
+
+    #[test]
+    fn the_burst_leaves_room_for_delivery_jitter() {
+        assert_eq!(burst_after_jitter_margin(10.0, 40), 37);
+        assert_eq!(burst_after_jitter_margin(2.0, 5), 4);
+        assert_eq!(burst_after_jitter_margin(100.0, 10), 1);
+        assert_eq!(burst_after_jitter_margin(0.0, 40), 40);
     }
 }

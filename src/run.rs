@@ -83,6 +83,10 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     info!(region = %settings.default_region, concurrency = args.concurrency, "starting");
 
     let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
+    // Ready once started, leader or standby (as controller-runtime does): a standby that
+    // answered 503 would keep a Deployment of several replicas from ever being ready and stall
+    // rolling updates. `apigw_leader` says which replica leads.
+    metrics.set_ready_to_serve(true);
     let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics.clone()));
     let scope = Scope {
         namespace: args.namespace.clone(),
@@ -113,7 +117,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
             }
         }
         info!("leading");
-        metrics.set_ready_to_serve(true);
+        metrics.leader.set(1);
         // Losing the lease ends the process: a replica that may no longer write must not.
         tokio::select! {
             _ = controller::run(ctx, scope, args.concurrency) => {}
@@ -122,7 +126,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
             }
         }
     } else {
-        metrics.set_ready_to_serve(true);
+        metrics.leader.set(1);
         controller::run(ctx, scope, args.concurrency).await;
     }
     server.abort();

@@ -271,8 +271,9 @@ def test_leader_election_one_writer_and_takeover(kube, emulator, operators):
     b = operators(*args, name="b", wait=False)
     kube.apply(manifest("leader", ids, timeoutInMillis=1111))
     kube.wait_ready("leader")
-    # Only the leader serves: b waits (not ready) and has made no AWS call.
-    assert not b.ready()
+    # Only the leader writes: b is up (ready, so a Deployment can roll) but waits, with no AWS call.
+    wait_for("b ready as a standby", b.ready, 30)
+    assert "apigw_leader 0" in b.metrics()
     assert "apigw_aws_calls_total{" not in b.metrics()
     a.stop(signal.SIGKILL)
     wait_for("b takes the lease within the lease duration", lambda: holder() == f"{kube.namespace}-b", 15)
