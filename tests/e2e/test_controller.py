@@ -240,6 +240,10 @@ def test_throttling_is_bounded_and_converges(kube, emulator, operators):
     print(f"AWS calls during 30 s of 100% throttling (Retry-After 2 s): {attempts}")
     # Retry-After 2 s bounds it at 16 attempts; backoff makes it fewer.
     assert attempts <= 16, attempts
+    # One Warning for the new failure reason, not one per retry.
+    throttled_events = [e for e in kube.events("throttled") if e["reason"] == "Throttled"]
+    assert len(throttled_events) == 1, throttled_events
+    assert (throttled_events[0].get("series") or {}).get("count", 1) <= 2, throttled_events
     emulator.faults()
     kube.wait_ready("throttled", timeout=60)
     assert emulator.integration(ids)["timeoutInMillis"] == 2500
