@@ -220,6 +220,34 @@ impl<A: AwsApi> Context<A> {
         })
     }
 
+    /// Drops everything remembered about objects for which `exists` is false.
+    fn prune(&self, exists: impl Fn(&str) -> bool) {
+        let gone: Vec<String> = {
+            let written = self.written.lock().expect("written lock");
+            let observed = self.observed.lock().expect("observed lock");
+            let backoff = self.backoff.lock().expect("backoff lock");
+            written
+                .keys()
+                .chain(observed.keys())
+                .chain(backoff.keys())
+                .filter(|key| !exists(key))
+                .cloned()
+                .collect()
+        };
+        for key in gone {
+            self.forget_object(&key);
+        }
+    }
+
+    /// Forgets `object` entirely (deleted).
+    fn forget_object(&self, object: &str) {
+        self.metrics.set_ready(object, None);
+        self.forget(object);
+        self.snapshots.leave(object);
+        self.written.lock().expect("written lock").remove(object);
+        self.backoff.lock().expect("backoff lock").remove(object);
+    }
+
     fn jittered_resync(&self) -> Duration {
         let period = self.settings.resync_period.as_secs_f64();
         Duration::from_secs_f64(period * rand::rng().random_range(0.9..=1.1))
@@ -309,16 +337,13 @@ async fn reconcile_inner<A: AwsApi>(
 
     // 1. Deletion.
     if obj.meta().deletion_timestamp.is_some() {
-        ctx.metrics.set_ready(&key, None);
-        ctx.forget(&key);
-        ctx.snapshots.leave(&key);
-        ctx.written.lock().expect("written lock").remove(&key);
         if obj.finalizers().iter().any(|f| f == FINALIZER) {
             if obj.spec.deletion_policy == DeletionPolicy::Delete && !paused {
                 delete_in_aws(obj, ctx).await?;
             }
             remove_finalizer(&api, obj).await?;
         }
+        ctx.forget_object(&key);
         return Ok(Action::await_change());
     }
 
@@ -858,13 +883,34 @@ pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16
     if let Some(selector) = &scope.selector {
         watch = watch.labels(selector);
     }
-    Controller::new(api, watch)
+    let controller = Controller::new(api, watch)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .shutdown_on_signal()
+        .shutdown_on_signal();
+    // An object deleted without a finalizer (deletionPolicy Retain) is never reconciled again,
+    // so what the operator remembers about it is dropped here, once a minute.
+    let store = controller.store();
+    let janitor_ctx = ctx.clone();
+    let janitor = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_PERIOD);
+        loop {
+            tick.tick().await;
+            janitor_ctx.prune(|key| {
+                let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+                store
+                    .get(&kube::runtime::reflector::ObjectRef::new(name).within(namespace))
+                    .is_some()
+            });
+        }
+    });
+    controller
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
+    janitor.abort();
 }
+
+/// How often memory about deleted objects is dropped.
+const PRUNE_PERIOD: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
