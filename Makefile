@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_FILE := crds/apigatewayintegrations.apigw.dev.yaml
 CHART_CRD_DIR := charts/apigw-operator/crds
 
-.PHONY: test lint fmt crds build testenv-up testenv-down test-unit demo demo-down test-ship golden
+.PHONY: test lint fmt crds build testenv-up testenv-down test-unit demo demo-down test-ship golden bench test-faults test-faults-ci fuzz
 
 ## test: fmt --check, clippy -D warnings, then every test against a fresh test environment
 test:
@@ -55,3 +55,21 @@ test-ship:
 ## golden: regenerate tests/ship/golden/ and deploy/{rbac,deployment,service}.yaml from the chart
 golden:
 	. target/testenv/env.sh && UPDATE_GOLDEN=1 "$$(hack/emulator/setup-venv.sh)" -m pytest -q tests/ship/test_chart.py tests/ship/test_deploy.py
+
+## bench: N=1000 integrations across 10 REST APIs (BENCH_ARGS="-n 10000" for the big run); see docs/benchmarks.md
+bench: testenv-up
+	. target/testenv/env.sh && "$$(hack/emulator/setup-venv.sh)" bench/run.py $(BENCH_ARGS)
+
+FAULT_CI_CASES := throttle_50 or sigkilled or api_server_restarted
+
+## test-faults: the fault matrix, FAULT_OBJECTS (default 200) objects per case, every case
+test-faults: testenv-up build
+	. target/testenv/env.sh && FAULT_OBJECTS=$${FAULT_OBJECTS:-200} "$$(hack/emulator/setup-venv.sh)" -m pytest -q -s tests/faults
+
+## test-faults-ci: the CI subset of the fault matrix (50 objects, 3 cases); make test runs it
+test-faults-ci: testenv-up build
+	. target/testenv/env.sh && FAULT_OBJECTS=$${FAULT_OBJECTS:-50} "$$(hack/emulator/setup-venv.sh)" -m pytest -q -s tests/faults -k "$(FAULT_CI_CASES)"
+
+## fuzz: cargo-fuzz on the planner and the pointer escaping, FUZZ_SECONDS (200) per target
+fuzz:
+	fuzz/run.sh

@@ -29,3 +29,5 @@ echo "== cargo test"
 cargo test --all-targets
 echo "== pytest (emulator, environment, operator end to end)"
 "$python" -m pytest -q tests/emulator tests/testenv tests/e2e tests/ship
+echo "== fault matrix, CI subset (make test-faults for the full run)"
+FAULT_OBJECTS=50 "$python" -m pytest -q -s tests/faults -k "throttle_50 or sigkilled or api_server_restarted"

@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""`make bench`: how fast, how frugal and how big the operator is at scale.
+
+    make testenv-up && . target/testenv/env.sh
+    PY=$(hack/emulator/setup-venv.sh)
+    "$PY" bench/run.py                      # N=1000 integrations across A=10 REST APIs
+    "$PY" bench/run.py -n 10000             # the 10,000-object run (the change phase alone is >= 1000 s)
+
+What it does, against the test environment's API server (KUBECONFIG) and a private API Gateway
+emulator it starts on a free port (so that its call counts and quota are not shared with other
+test runs):
+
+ 0. builds the operator (cargo build --release; --no-build skips) and creates N integrations
+    across A REST APIs in the emulator with boto3 (one resource + POST method each);
+ 1. rollout, quota on: the emulator enforces AWS's 10 rps / burst 40 and the operator runs with
+    its defaults (--aws-rps 10 --aws-burst 40). The N manifests are applied (server-side apply,
+    16 threads), matching what AWS has; the operator starts; all Ready ("initial sync"). Then
+    every manifest changes once (timeoutInMillis and a request template) and the harness waits
+    until all are Ready at the new generation ("change"): time vs the floor N/10 s, AWS calls by
+    operation, UpdateIntegration/N and calls/N, 429s;
+ 2. latency, quota off: a second operator (--aws-rps 0 = unlimited, emulator without quota)
+    starts (its startup reads are counted: the cost of a restart), then every manifest changes
+    again; per-object apply→Ready latency, timed by this harness (apply = when the API server
+    answered the server-side apply; Ready = when a watch event showed Ready=True with
+    observedGeneration == generation);
+ 3. drift cycle: a third operator with --resync-period P (quota off); the AWS calls of one cycle
+    are counted in the window [start+0.5P, start+1.5P], which holds exactly one cycle of drift
+    checks when the startup reads end before start+0.4P (checked and reported);
+ 4. operator peak RSS (VmHWM) and CPU seconds (utime+stime) from /proc/PID/{status,stat}.
+
+Prints a table with the targets and writes target/bench/<stamp>-n<N>.json (and latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import envkit  # noqa: E402
+from envkit import KitError, REPO, percentile  # noqa: E402
+
+OUT = REPO / "target" / "bench"
+
+# Targets (the issue's numbers).
+T_CALLS_PER_CHANGE = 1.05
+T_ROLLOUT_FACTOR = 1.10
+T_RSS_MIB = 64.0
+QUOTA = {"quota_rps": 10, "quota_burst": 40}
+PAGE = 500
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cpus": os.cpu_count(), "mem_gib": round(mem_kib / 1048576, 1),
+            "kernel": platform.release(), "python": platform.python_version(), "rustc": rustc}
+
+
+def git_rev() -> str:
+    p = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return p.stdout.strip() or "?"
+
+
+def total(calls: dict[str, int]) -> int:
+    return sum(calls.values())
+
+
+def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    keys = set(after) | set(before)
+    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(keys) if after.get(k, 0) - before.get(k, 0)}
+
+
+def count_status(responses: dict[str, dict[str, int]], status: str) -> int:
+    return sum(v.get(status, 0) for v in responses.values())
+
+
+def wait_quiet(emulator: envkit.Emulator, quiet: float, timeout: float) -> tuple[float, dict[str, int]]:
+    """Waits until the emulator has seen no call for `quiet` seconds; returns the time of the
+    last call seen and the counts then."""
+    deadline = time.monotonic() + timeout
+    last_calls = emulator.calls()
+    last_change = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now_calls = emulator.calls()
+        if now_calls != last_calls:
+            last_calls, last_change = now_calls, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            return last_change, last_calls
+    raise KitError(f"AWS calls did not stop within {timeout:.0f}s")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", "--objects", type=int, default=int(os.environ.get("BENCH_OBJECTS", 1000)))
+    ap.add_argument("-a", "--apis", type=int, default=int(os.environ.get("BENCH_APIS", 10)))
+    ap.add_argument("--resync-period", type=float, default=None,
+                    help="drift phase period in seconds (default max(60, N/100))")
+    ap.add_argument("--concurrency", type=int, default=None, help="operator --concurrency (default: the operator's)")
+    ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "apigw-operator")
+    ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
+    ap.add_argument("--skip", action="append", default=[], choices=["latency", "drift"], help="skip a phase")
+    ap.add_argument("--keep", action="store_true", help="keep the namespace and its objects")
+    ap.add_argument("--apply-threads", type=int, default=16)
+    ap.add_argument("--trickle", type=int, default=50, help="single changes timed one by one (latency phase)")
+    args = ap.parse_args()
+    n, a = args.objects, args.apis
+    if n < a or a < 1:
+        ap.error("need at least one object per API")
+    period = args.resync_period or max(60.0, n / 100.0)
+    timeout_scale = max(1.0, n / 1000)
+
+    envkit.need_env("KUBECONFIG")
+    if not args.no_build:
+        log("cargo build --release")
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = OUT / f"{stamp}-n{n}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kube = envkit.Kube()
+    envkit.install_crd()
+    ns = f"bench-{secrets.token_hex(3)}"
+    kube.ensure_namespace(ns)
+    log(f"namespace {ns}; logs in {run_dir}")
+
+    emulator = envkit.Emulator(run_dir / "emulator.log")
+    operators: list[envkit.Operator] = []
+    tracker: envkit.Tracker | None = None
+    result: dict = {
+        "command": " ".join(["bench/run.py", *sys.argv[1:]]),
+        "objects": n, "apis": a, "resync_period": period, "machine": machine(), "git": git_rev(),
+        "started": stamp, "binary": str(args.binary), "phases": {},
+    }
+    extra_flags = ["--concurrency", str(args.concurrency)] if args.concurrency else []
+
+    def start_operator(name: str, *flags: str) -> envkit.Operator:
+        op = envkit.Operator(args.binary, ns, emulator.url, run_dir / f"{name}.log",
+                             "--log-format", "json", *extra_flags, *flags, name=name)
+        operators.append(op)
+        return op
+
+    try:
+        # 0. The integrations, in AWS (the emulator).
+        per_api = [n // a + (1 if i < n % a else 0) for i in range(a)]
+        t = time.monotonic()
+        base = {"type": "HTTP", "integrationHttpMethod": "POST", "timeoutInMillis": 29000}
+        targets = envkit.create_integrations(
+            emulator, a, per_api,
+            lambda api, i: {"type": "HTTP", "integrationHttpMethod": "POST",
+                            "uri": f"https://backend{api}.example.com/r{i}"})
+        log(f"created {n} integrations in {a} REST APIs in {time.monotonic() - t:.1f}s")
+        names = [f"i{k:05d}" for k in range(n)]
+
+        def manifests(gen: int) -> list[dict]:
+            out = []
+            for name, tg in zip(names, targets):
+                spec = dict(base, uri=f"https://backend{tg['api']}.example.com/r{tg['index']}")
+                if gen >= 2:
+                    spec["timeoutInMillis"] = 20000 if gen == 2 else 15000
+                    spec["requestTemplates"] = {"application/json": json.dumps({"v": gen})}
+                out.append(envkit.manifest(name, ns, tg, **spec))
+            return out
+
+        tracker = envkit.Tracker(kube, ns)
+        progress = lambda done, all_: log(f"  {done}/{all_} Ready")  # noqa: E731
+
+        # 1. Rollout with AWS's quota on.
+        emulator.faults(**QUOTA)
+        emulator.reset_calls()
+        t = time.monotonic()
+        applied = envkit.apply_all(kube, manifests(1), args.apply_threads)
+        log(f"applied {n} manifests (generation 1) in {time.monotonic() - t:.1f}s")
+        op1 = start_operator("op1-quota")
+        t0 = op1.started
+        t_ready = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 600 + n * 0.5,
+                                     progress)
+        calls = emulator.calls()
+        responses = emulator.responses()
+        result["phases"]["initial_sync"] = {
+            "what": "operator start → all N Ready; manifests already match AWS; quota on",
+            "seconds": round(t_ready - t0, 2), "floor_seconds": n / 10,
+            "calls": calls, "calls_total": total(calls), "calls_per_object": round(total(calls) / n, 3),
+            "http_429": count_status(responses, "429"),
+        }
+        log(f"initial sync: {t_ready - t0:.1f}s, calls {calls}")
+        time.sleep(5)  # both token buckets refill (40 tokens at 10/s)
+        emulator.faults(**QUOTA)  # a full emulator bucket, as after any idle period
+        before, before_resp = emulator.calls(), emulator.responses()
+        t_start = time.monotonic()
+        applied = envkit.apply_all(kube, manifests(2), args.apply_threads)
+        t_applied = time.monotonic()
+        log(f"applied {n} changes in {t_applied - t_start:.1f}s; waiting for Ready")
+        t_end = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 600 + n * 0.5, progress)
+        time.sleep(2)
+        calls = diff(emulator.calls(), before)
+        resp = emulator.responses()
+        http429 = count_status(resp, "429") - count_status(before_resp, "429")
+        snap = tracker.snapshot()
+        lat = [snap[k].ready_at[g] - ta for k, (ta, g) in applied.items() if g in snap[k].ready_at]
+        rollout = t_end - t_start
+        result["phases"]["change"] = {
+            "what": "every manifest changed once (2 patch ops each) → all Ready; quota on (10 rps, burst 40)",
+            "seconds": round(rollout, 2), "apply_seconds": round(t_applied - t_start, 2),
+            "floor_seconds": n / 10, "ratio_to_floor": round(rollout / (n / 10), 3),
+            "calls": calls, "calls_total": total(calls),
+            "update_per_change": round(calls.get("UpdateIntegration", 0) / n, 4),
+            "calls_per_change": round(total(calls) / n, 4),
+            "http_429": http429,
+            "latency_p50": round(percentile(lat, 50), 2), "latency_p99": round(percentile(lat, 99), 2),
+            "latency_samples": len(lat),
+        }
+        log(f"change: {rollout:.1f}s (floor {n / 10:.0f}s), calls {calls}, 429s {http429}")
+        result["phases"]["change"]["operator"] = op1.stop()
+        operators.remove(op1)
+
+        # 2. Latency without quota.
+        if "latency" not in args.skip:
+            emulator.faults()
+            emulator.reset_calls()
+            op2 = start_operator("op2-noquota", "--aws-rps", "0")
+            last, startup_calls = wait_quiet(emulator, 3.0, 300 * timeout_scale)
+            startup_seconds = last - op2.started
+            log(f"restart: startup reads {startup_calls} in {startup_seconds:.1f}s")
+            before = emulator.calls()
+            t_start = time.monotonic()
+            applied = envkit.apply_all(kube, manifests(3), args.apply_threads)
+            t_applied = time.monotonic()
+            t_end = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 300 * timeout_scale, progress)
+            time.sleep(1)
+            calls = diff(emulator.calls(), before)
+            snap = tracker.snapshot()
+            lat = [snap[k].ready_at[g] - ta for k, (ta, g) in applied.items() if g in snap[k].ready_at]
+            result["phases"]["restart"] = {
+                "what": "a new operator process (quota off) over N Ready objects: its startup AWS calls",
+                "seconds": round(startup_seconds, 2), "calls": startup_calls,
+                "calls_total": total(startup_calls),
+            }
+            result["phases"]["latency"] = {
+                "what": "every manifest changed once; quota off (--aws-rps 0, emulator without quota)",
+                "seconds": round(t_end - t_start, 2), "apply_seconds": round(t_applied - t_start, 2),
+                "calls": calls, "calls_per_change": round(total(calls) / n, 4),
+                "latency_p50": round(percentile(lat, 50), 3), "latency_p90": round(percentile(lat, 90), 3),
+                "latency_p99": round(percentile(lat, 99), 3), "latency_max": round(max(lat), 3),
+                "latency_samples": len(lat),
+            }
+            log(f"latency: p50 {percentile(lat, 50):.2f}s p99 {percentile(lat, 99):.2f}s")
+            # One change at a time (an idle operator, quota off): what a single kubectl apply sees.
+            trickle: list[float] = []
+            gen4 = manifests(3)
+            for k in range(min(args.trickle, n)):
+                obj = gen4[k * n // min(args.trickle, n)]
+                obj["spec"]["timeoutInMillis"] = 100 + k
+                name = obj["metadata"]["name"]
+                done = envkit.apply_all(kube, [obj], 1)
+                ta, g = done[name]
+                t_ready = tracker.wait_ready([name], {name: g}, 60, every=0.005)
+                trickle.append(t_ready - ta)
+                time.sleep(0.2)
+            result["phases"]["latency"]["single_change"] = {
+                "what": "one object changed at a time, 0.2 s apart; quota off",
+                "samples": len(trickle), "latency_p50": round(percentile(trickle, 50), 4),
+                "latency_p99": round(percentile(trickle, 99), 4), "latency_max": round(max(trickle), 4),
+            }
+            log(f"single changes: p50 {percentile(trickle, 50) * 1000:.0f} ms p99 {percentile(trickle, 99) * 1000:.0f} ms")
+            result["phases"]["latency"]["operator"] = op2.stop()
+            operators.remove(op2)
+
+        # 3. One drift cycle.
+        if "drift" not in args.skip:
+            emulator.faults()
+            emulator.reset_calls()
+            op3 = start_operator("op3-drift", "--aws-rps", "0", "--resync-period", str(period))
+            t0 = op3.started
+            last, startup_calls = wait_quiet(emulator, 2.0, 0.5 * period)
+            startup_span = last - t0
+            time.sleep(max(0.0, t0 + 0.5 * period - time.monotonic()))
+            c0 = emulator.calls()
+            time.sleep(max(0.0, t0 + 1.5 * period - time.monotonic()))
+            c1 = emulator.calls()
+            cycle = diff(c1, c0)
+            reads_target = sum(math.ceil(k / PAGE) for k in per_api)
+            result["phases"]["drift"] = {
+                "what": f"AWS calls in [start+0.5P, start+1.5P] with --resync-period P={period:g}s, quota off",
+                "period": period, "startup_seconds": round(startup_span, 2),
+                "startup_calls": startup_calls,
+                "window_valid": startup_span < 0.4 * period,
+                "calls": cycle, "calls_total": total(cycle), "target": reads_target,
+                "operator": op3.stop(),
+            }
+            operators.remove(op3)
+            log(f"drift cycle: {cycle} (target {reads_target})")
+    finally:
+        if tracker:
+            tracker.stop()
+        for op in operators:
+            op.stop()
+        emulator.stop()
+        if not args.keep:
+            try:
+                kube.delete_all(ns)
+                kube.delete_namespace(ns)
+            except Exception as e:  # leave it; say so
+                log(f"could not delete namespace {ns}: {e}")
+        kube.close()
+
+    report(result)
+    path = run_dir.with_suffix(".json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    (OUT / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    log(f"wrote {path}")
+    return 0
+
+
+def verdict(value: float, target: float, lower_is_better: bool = True, unit: str = "") -> str:
+    ok = value <= target if lower_is_better else value >= target
+    if ok:
+        return "ok"
+    over = value - target
+    rel = f" ({over / target * 100:+.0f}%)" if target else ""
+    return f"MISSED by {over:.3g}{unit}{rel}"
+
+
+def report(r: dict) -> None:
+    n, a = r["objects"], r["apis"]
+    p = r["phases"]
+    rows: list[tuple[str, str, str, str]] = []
+    ch = p["change"]
+    rows.append(("change: UpdateIntegration / change", f"{ch['update_per_change']:.3f}", f"≤ {T_CALLS_PER_CHANGE}",
+                 verdict(ch["update_per_change"], T_CALLS_PER_CHANGE)))
+    rows.append(("change: all AWS calls / change", f"{ch['calls_per_change']:.3f}", f"≤ {T_CALLS_PER_CHANGE}",
+                 verdict(ch["calls_per_change"], T_CALLS_PER_CHANGE)))
+    floor = ch["floor_seconds"]
+    burst_floor = max(0.0, (n - QUOTA["quota_burst"]) / QUOTA["quota_rps"])
+    rows.append((f"change: all Ready (quota 10 rps/40)", f"{ch['seconds']:.1f} s = {ch['ratio_to_floor']:.2f}× floor {floor:.0f} s "
+                 f"(with the burst: {ch['seconds'] / burst_floor if burst_floor else 0:.2f}× {burst_floor:.0f} s)",
+                 f"≤ {T_ROLLOUT_FACTOR}× floor = {floor * T_ROLLOUT_FACTOR:.0f} s",
+                 verdict(ch["seconds"], floor * T_ROLLOUT_FACTOR, unit=" s")))
+    rows.append(("change: 429 answers (self-inflicted)", str(ch["http_429"]), "0", verdict(ch["http_429"], 0)))
+    init = p["initial_sync"]
+    rows.append(("initial sync: start → all Ready", f"{init['seconds']:.1f} s, {init['calls_total']} calls "
+                 f"({init['calls_per_object']:.2f}/object)", "-", "-"))
+    rows.append(("initial sync: 429 answers", str(init["http_429"]), "0", verdict(init["http_429"], 0)))
+    rows.append(("change: apply→Ready p50 / p99 (quota on)", f"{ch['latency_p50']:.1f} s / {ch['latency_p99']:.1f} s", "-", "-"))
+    if "latency" in p:
+        la = p["latency"]
+        rows.append(("apply→Ready p50 / p99, N changes at once (quota off)", f"{la['latency_p50'] * 1000:.0f} ms / {la['latency_p99'] * 1000:.0f} ms",
+                     "-", "-"))
+        if "single_change" in la:
+            sc = la["single_change"]
+            rows.append(("apply→Ready p50 / p99, one change at a time", f"{sc['latency_p50'] * 1000:.0f} ms / "
+                         f"{sc['latency_p99'] * 1000:.0f} ms ({sc['samples']} changes)", "-", "-"))
+        rows.append(("quota off: N changes → all Ready", f"{la['seconds']:.1f} s ({n / la['seconds']:.0f}/s), "
+                     f"{la['calls_per_change']:.3f} calls/change", "-", "-"))
+        rs = p["restart"]
+        rows.append(("restart: startup AWS calls", f"{rs['calls_total']} {dict(rs['calls'])}", "-", "-"))
+    if "drift" in p:
+        d = p["drift"]
+        by = ", ".join(f"{k} {v}" for k, v in d["calls"].items()) or "none"
+        per_api = [n // a + (1 if i < n % a else 0) for i in range(a)]
+        rows.append(("drift: AWS calls per cycle", f"{d['calls_total']} ({by})",
+                     f"A·⌈res/500⌉ = {d['target']}", verdict(d["calls_total"], d["target"])
+                     + ("" if d["window_valid"] else " (window invalid: startup too long)")))
+    usages = [(k, v["operator"]) for k, v in p.items() if isinstance(v, dict) and v.get("operator")]
+    if usages:
+        peak = max(u.get("VmHWM", 0) for _, u in usages)
+        rows.append(("operator peak RSS (VmHWM)", f"{peak:.1f} MiB at {n} objects",
+                     f"≤ {T_RSS_MIB:.0f} MiB at 10,000", verdict(peak, T_RSS_MIB, unit=" MiB")))
+        cpu = ", ".join(f"{k} {u.get('cpu_seconds', 0):.1f}" for k, u in usages)
+        rows.append(("operator CPU seconds (utime+stime)", cpu, "-", "-"))
+    w = [max(len(r[i]) for r in rows + [("metric", "value", "target", "verdict")]) for i in range(4)]
+    m = r["machine"]
+    print(f"\napigw-operator benchmark: N={n} integrations, A={a} REST APIs, git {r['git']}")
+    print(f"machine: {m['cpu']}, {m['cpus']} CPUs, {m['mem_gib']} GiB, Linux {m['kernel']}, {m['rustc']}")
+    line = "| " + " | ".join(h.ljust(w[i]) for i, h in enumerate(("metric", "value", "target", "verdict"))) + " |"
+    print(line)
+    print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+    for row in rows:
+        print("| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(row)) + " |")
+    print()
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KitError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        sys.exit(1)
