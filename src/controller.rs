@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use rand::Rng;
 use serde_json::json;
@@ -883,7 +883,19 @@ pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16
     if let Some(selector) = &scope.selector {
         watch = watch.labels(selector);
     }
-    let controller = Controller::new(api, watch)
+    // The cache keeps every watched object; managedFields and kubectl's last-applied copy of
+    // the spec are most of an object's size and the operator reads neither.
+    let (reader, writer) = kube::runtime::reflector::store();
+    let objects = kube::runtime::watcher(api, watch)
+        .default_backoff()
+        .modify(|obj: &mut ApiGatewayIntegration| {
+            obj.managed_fields_mut().clear();
+            obj.annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(objects, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal();
     // An object deleted without a finalizer (deletionPolicy Retain) is never reconciled again,
