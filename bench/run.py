@@ -304,7 +304,8 @@ def main() -> int:
             time.sleep(max(0.0, t0 + 1.5 * period - time.monotonic()))
             c1 = emulator.calls()
             cycle = diff(c1, c0)
-            reads_target = sum(math.ceil(k / PAGE) for k in per_api)
+            # Each REST API also has its root resource "/".
+            reads_target = sum(math.ceil((k + 1) / PAGE) for k in per_api)
             result["phases"]["drift"] = {
                 "what": f"AWS calls in [start+0.5P, start+1.5P] with --resync-period P={period:g}s, quota off",
                 "period": period, "startup_seconds": round(startup_span, 2),
@@ -384,7 +385,7 @@ def report(r: dict) -> None:
         by = ", ".join(f"{k} {v}" for k, v in d["calls"].items()) or "none"
         per_api = [n // a + (1 if i < n % a else 0) for i in range(a)]
         rows.append(("drift: AWS calls per cycle", f"{d['calls_total']} ({by})",
-                     f"A·⌈res/500⌉ = {d['target']}", verdict(d["calls_total"], d["target"])
+                     f"A·⌈resources/500⌉ = {d['target']}", verdict(d["calls_total"], d["target"])
                      + ("" if d["window_valid"] else " (window invalid: startup too long)")))
     usages = [(k, v["operator"]) for k, v in p.items() if isinstance(v, dict) and v.get("operator")]
     if usages:
