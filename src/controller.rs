@@ -7,10 +7,14 @@
 //! 2. the finalizer follows `deletionPolicy`; the pause annotation stops here;
 //! 3. an InvalidSpec of this generation is not retried until the spec changes;
 //! 4. resolve the target (ids, or names and paths via cached lookups);
-//! 5. read the live Integration: the last one AWS returned, while it is younger than the next
-//!    drift check, else GetIntegration (so a spec change costs one UpdateIntegration);
+//! 5. the live Integration: the copy of AWS's last answer in `status` (while the next drift
+//!    check is not due; for a spec change, of any age, to plan a patch), else this object's
+//!    share of its API's snapshot when several objects share the API, else GetIntegration. So
+//!    a spec change costs one UpdateIntegration however long ago AWS last answered;
 //! 6. plan (a pure function) → nothing, one UpdateIntegration, or PutIntegration where the
-//!    policy allows re-creating;
+//!    policy allows re-creating. A plan from an older answer that AWS refuses is planned again
+//!    from a read; an answer to UpdateIntegration that shows a field changed out of band gets
+//!    one more patch;
 //! 7. write status with server-side apply, only when it changed; Events for AWS writes and new
 //!    failure reasons.
 
@@ -115,14 +119,6 @@ struct BackoffState {
     until: Instant,
 }
 
-/// The last Integration AWS returned for an object, and until when it stands in for a read.
-#[derive(Clone, Debug)]
-struct Observed {
-    target: IntegrationKey,
-    integration: Integration,
-    fresh_until: Instant,
-}
-
 /// How long a cached object whose status is older than our last write is left to catch up.
 const STALE_STATUS_GRACE: Duration = Duration::from_secs(5);
 
@@ -143,7 +139,10 @@ pub struct Context<A: AwsApi> {
     pub metrics: Arc<Metrics>,
     recorder: Recorder,
     backoff: Mutex<HashMap<String, BackoffState>>,
-    observed: Mutex<HashMap<String, Observed>>,
+    /// Until when the copy of AWS's last answer in an object's status stands in for a drift
+    /// read. The answer itself is not kept here: the cached object's `status.integration` is
+    /// that copy, and keeping a second one per object doubled the memory at 10,000 objects.
+    fresh: Mutex<HashMap<String, Instant>>,
     snapshots: Snapshots,
     written: Mutex<HashMap<String, (u64, Instant)>>,
 }
@@ -165,7 +164,7 @@ impl<A: AwsApi> Context<A> {
             aws,
             metrics,
             backoff: Mutex::new(HashMap::new()),
-            observed: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashMap::new()),
             snapshots: Snapshots::new(settings.resync_period / 2),
             written: Mutex::new(HashMap::new()),
             settings,
@@ -222,13 +221,18 @@ impl<A: AwsApi> Context<A> {
 
     /// Drops everything remembered about objects for which `exists` is false.
     fn prune(&self, exists: impl Fn(&str) -> bool) {
+        // What was written more than the grace ago no longer matters to `is_stale`.
+        self.written
+            .lock()
+            .expect("written lock")
+            .retain(|_, (_, at)| at.elapsed() < STALE_STATUS_GRACE);
         let gone: Vec<String> = {
             let written = self.written.lock().expect("written lock");
-            let observed = self.observed.lock().expect("observed lock");
+            let fresh = self.fresh.lock().expect("fresh lock");
             let backoff = self.backoff.lock().expect("backoff lock");
             written
                 .keys()
-                .chain(observed.keys())
+                .chain(fresh.keys())
                 .chain(backoff.keys())
                 .filter(|key| !exists(key))
                 .cloned()
@@ -253,33 +257,25 @@ impl<A: AwsApi> Context<A> {
         Duration::from_secs_f64(period * rand::rng().random_range(0.9..=1.1))
     }
 
-    fn remember(
-        &self,
-        object: &str,
-        target: &IntegrationKey,
-        integration: &Integration,
-        fresh_for: Duration,
-    ) {
-        self.observed.lock().expect("observed lock").insert(
-            object.to_string(),
-            Observed {
-                target: target.clone(),
-                integration: integration.clone(),
-                fresh_until: Instant::now() + fresh_for,
-            },
-        );
+    /// The status copy of AWS's last answer stands in for a drift read for `fresh_for`.
+    fn remember(&self, object: &str, fresh_for: Duration) {
+        self.fresh
+            .lock()
+            .expect("fresh lock")
+            .insert(object.to_string(), Instant::now() + fresh_for);
     }
 
+    /// The status copy of AWS's last answer no longer stands in for a drift read.
     fn forget(&self, object: &str) {
-        self.observed.lock().expect("observed lock").remove(object);
+        self.fresh.lock().expect("fresh lock").remove(object);
     }
 
-    fn remembered(&self, object: &str, target: &IntegrationKey) -> Option<Integration> {
-        let observed = self.observed.lock().expect("observed lock");
-        observed
+    fn is_fresh(&self, object: &str) -> bool {
+        self.fresh
+            .lock()
+            .expect("fresh lock")
             .get(object)
-            .filter(|o| &o.target == target && Instant::now() < o.fresh_until)
-            .map(|o| o.integration.clone())
+            .is_some_and(|until| Instant::now() < *until)
     }
 }
 
@@ -295,6 +291,9 @@ struct Decision {
     sent: Option<Vec<PatchOperation>>,
     wrote_aws: bool,
     requeue: Action,
+    /// How long the status copy of `integration` stands in for a drift read: a little less
+    /// than the requeue, so that the requeued drift check does read.
+    fresh_for: Duration,
 }
 
 #[instrument(skip_all, fields(object = %object_key(&obj)))]
@@ -362,6 +361,7 @@ async fn reconcile_inner<A: AwsApi>(
             sent: None,
             wrote_aws: false,
             requeue: Action::await_change(),
+            fresh_for: Duration::ZERO,
         };
         return finish(&api, obj, ctx, decision).await;
     }
@@ -387,6 +387,7 @@ async fn reconcile_inner<A: AwsApi>(
                 sent: None,
                 wrote_aws: false,
                 requeue: Action::await_change(),
+                fresh_for: Duration::ZERO,
             };
             finish(&api, obj, ctx, failed).await?;
             if requeue_now {
@@ -450,6 +451,52 @@ fn resolved(target: &IntegrationKey) -> ResolvedTarget {
     }
 }
 
+/// Where the live Integration a plan starts from came from. The plan's trust in it differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The status copy of AWS's last answer, younger than the next drift check: as good as a
+    /// read.
+    FreshAnswer,
+    /// The status copy of AWS's last answer, of any age: used only to plan a patch for a spec
+    /// change. If AWS was changed out of band since, UpdateIntegration refuses the plan or
+    /// answers with the stray field, and either is caught below; anything else is read first.
+    LastAnswer,
+    /// This object's share of the API-wide snapshot: a drift read, at most half a resync
+    /// period old. Trusted like one: a change found in sync with it, or needing re-creation,
+    /// is reported as such, and a drift check catches what changed since.
+    Snapshot,
+    /// GetIntegration in this reconcile, or AWS's answer to this reconcile's own write.
+    Read,
+}
+
+impl Source {
+    /// Whether a decision other than a patch may rest on it; otherwise read first.
+    fn settles(self) -> bool {
+        self != Source::LastAnswer
+    }
+}
+
+/// The copy of AWS's last answer in `status`, when it is an answer about `target`.
+fn last_answer<'a>(
+    status: &'a ApiGatewayIntegrationStatus,
+    target: &IntegrationKey,
+) -> Option<&'a Integration> {
+    let t = status.target.as_ref()?;
+    let same = t.rest_api_id == target.rest_api_id
+        && t.resource_id == target.resource_id
+        && t.http_method == target.http_method
+        && t.region == target.region;
+    status.integration.as_ref().filter(|_| same)
+}
+
+/// The status copy of an answer stops standing in for a read this long before the drift check
+/// it was requeued for.
+const FRESHNESS_MARGIN: Duration = Duration::from_secs(1);
+
+/// How many UpdateIntegration calls one reconcile may send: the planned one, and one more when
+/// AWS's answer shows a field changed out of band meanwhile.
+const MAX_UPDATES_PER_RECONCILE: usize = 2;
+
 /// Steps 4–6: everything that talks to AWS for a live object.
 async fn decide<A: AwsApi>(
     obj: &ApiGatewayIntegration,
@@ -479,46 +526,8 @@ async fn decide<A: AwsApi>(
             }
             Err(e) => return Err(e.into()),
         };
-
     ctx.snapshots.join(&key, &target);
-    let remembered = ctx.remembered(&key, &target);
-    let planned_from_memory = remembered.is_some();
-    let live = match remembered {
-        Some(live) => live,
-        None => match read_live(ctx, &target, priority).await {
-            Ok(live) => live,
-            Err(AwsError::NotFound { message }) => {
-                let integration_missing = message.contains("Integration");
-                if policy == ManagementPolicy::CreateOrUpdate && integration_missing {
-                    let created = ctx.aws.put_integration(&target, &obj.spec).await?;
-                    ctx.remember(&key, &target, &created, resync);
-                    ctx.snapshots.record(&target, &created).await;
-                    publish(
-                        ctx,
-                        obj,
-                        EventType::Normal,
-                        "Created",
-                        "PutIntegration",
-                        "created the integration with PutIntegration".into(),
-                    )
-                    .await;
-                    return Ok(Decision {
-                        outcome: Outcome::Synced,
-                        integration: Some(created),
-                        target: Some(resolved(&target)),
-                        sent: None,
-                        wrote_aws: true,
-                        requeue: Action::requeue(resync),
-                    });
-                }
-                ctx.aws.invalidate_lookups(&target.region);
-                return Ok(not_found(message, Some(&target), ctx, obj));
-            }
-            Err(e) => return Err(e.into()),
-        },
-    };
-
-    let in_sync =
+    let synced =
         |integration: Integration, sent: Option<Vec<PatchOperation>>, wrote: bool| Decision {
             outcome: Outcome::Synced,
             integration: Some(integration),
@@ -526,129 +535,194 @@ async fn decide<A: AwsApi>(
             sent,
             wrote_aws: wrote,
             requeue: Action::requeue(resync),
+            fresh_for: resync.saturating_sub(FRESHNESS_MARGIN),
         };
 
-    match (plan(&obj.spec, &live), policy) {
-        (plan, _) if plan.is_in_sync() => {
-            ctx.remember(&key, &target, &live, resync);
-            Ok(in_sync(live, status.last_patch_operations.clone(), false))
-        }
-        (plan, ManagementPolicy::Observe) => {
-            ctx.remember(&key, &target, &live, resync);
-            let message = match plan {
-                Plan::Patch(ops) => format!(
-                    "AWS differs from the spec; UpdateIntegration would send {}",
-                    serde_json::to_string(&ops).unwrap_or_default()
-                ),
-                Plan::Replace(reasons) => format!(
-                    "AWS differs from the spec: {}",
-                    reasons
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            };
-            Ok(Decision {
-                outcome: Outcome::Drifted(message),
-                integration: Some(live),
-                target: Some(resolved(&target)),
-                sent: status.last_patch_operations.clone(),
-                wrote_aws: false,
-                requeue: Action::requeue(resync),
-            })
-        }
-        (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
-            let created = ctx.aws.put_integration(&target, &obj.spec).await?;
-            ctx.remember(&key, &target, &created, resync);
-            ctx.snapshots.record(&target, &created).await;
-            let why = reasons
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                "Replaced",
-                "PutIntegration",
-                format!("re-created the integration with PutIntegration: {why}"),
-            )
-            .await;
-            Ok(in_sync(created, None, true))
-        }
-        (Plan::Replace(reasons), _) => {
-            ctx.remember(&key, &target, &live, resync);
-            let why = reasons
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            Ok(Decision {
-                outcome: Outcome::RequiresReplacement(format!(
-                    "{why}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration"
-                )),
-                integration: Some(live),
-                target: Some(resolved(&target)),
-                sent: status.last_patch_operations.clone(),
-                wrote_aws: false,
-                requeue: Action::requeue(resync),
-            })
-        }
-        (Plan::Patch(ops), _) => {
-            let updated = match ctx.aws.update_integration(&target, &ops).await {
-                Ok(updated) => updated,
-                // AWS was changed out of band since it last answered (a key gone, say): read
-                // it and plan again, once; the second attempt plans from a fresh read.
-                Err(AwsError::Invalid { .. } | AwsError::NotFound { .. })
-                    if planned_from_memory =>
-                {
-                    ctx.forget(&key);
-                    info!("UpdateIntegration refused a plan made from the last answer; reading AWS and planning again");
-                    return Box::pin(decide(obj, ctx, status)).await;
+    // 5. The live Integration, from the cheapest source that can be trusted for this plan.
+    let mut from_memory = last_answer(status, &target).cloned();
+    let mut may_use_snapshot = true;
+    let mut sent: Vec<PatchOperation> = Vec::new();
+    let mut updates = 0;
+    let mut answer: Option<(Integration, Source)> = None;
+    loop {
+        let (live, source) = match answer.take() {
+            Some(known) => known,
+            None => match from_memory.take() {
+                Some(last) if ctx.is_fresh(&key) => (last, Source::FreshAnswer),
+                Some(last) if spec_changed && policy != ManagementPolicy::Observe => {
+                    (last, Source::LastAnswer)
                 }
-                Err(e) => {
-                    ctx.forget(&key);
-                    return Err(e.into());
-                }
-            };
-            ctx.remember(&key, &target, &updated, resync);
-            ctx.snapshots.record(&target, &updated).await;
-            let reason = if spec_changed {
-                "Updated"
-            } else {
-                "DriftCorrected"
-            };
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                reason,
-                "UpdateIntegration",
-                format!(
-                    "UpdateIntegration sent {}",
-                    serde_json::to_string(&ops).unwrap_or_default()
-                ),
-            )
-            .await;
-            Ok(in_sync(updated, Some(ops), true))
+                _ => match read_live(ctx, &target, priority, may_use_snapshot).await {
+                    Ok(read) => read,
+                    Err(AwsError::NotFound { message }) => {
+                        if policy == ManagementPolicy::CreateOrUpdate
+                            && message.contains("Integration")
+                        {
+                            let created = ctx.aws.put_integration(&target, &obj.spec).await?;
+                            ctx.snapshots.record(&target, &created).await;
+                            publish(
+                                ctx,
+                                obj,
+                                EventType::Normal,
+                                "Created",
+                                "PutIntegration",
+                                "created the integration with PutIntegration".into(),
+                            )
+                            .await;
+                            return Ok(synced(created, None, true));
+                        }
+                        ctx.aws.invalidate_lookups(&target.region);
+                        return Ok(not_found(message, Some(&target), ctx, obj));
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            },
+        };
+        // Anything but a patch from a source this plan cannot rest on: read, then plan again.
+        let read_first = |plan: &Plan| {
+            let patches = matches!(plan, Plan::Patch(ops) if !ops.is_empty());
+            !patches && !source.settles()
+        };
+
+        // 6. Plan.
+        let planned = plan(&obj.spec, &live);
+        if read_first(&planned) {
+            continue;
         }
+        let ops = match (planned, policy) {
+            (plan, _) if plan.is_in_sync() => {
+                let sent = if sent.is_empty() {
+                    status.last_patch_operations.clone()
+                } else {
+                    Some(sent)
+                };
+                return Ok(synced(live, sent, updates > 0));
+            }
+            (plan, ManagementPolicy::Observe) => {
+                return Ok(Decision {
+                    outcome: Outcome::Drifted(drift_message(&plan)),
+                    integration: Some(live),
+                    target: Some(resolved(&target)),
+                    sent: status.last_patch_operations.clone(),
+                    wrote_aws: false,
+                    requeue: Action::requeue(resync),
+                    fresh_for: resync.saturating_sub(FRESHNESS_MARGIN),
+                });
+            }
+            (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
+                let created = ctx.aws.put_integration(&target, &obj.spec).await?;
+                ctx.snapshots.record(&target, &created).await;
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    "Replaced",
+                    "PutIntegration",
+                    format!(
+                        "re-created the integration with PutIntegration: {}",
+                        join_reasons(&reasons)
+                    ),
+                )
+                .await;
+                return Ok(synced(created, None, true));
+            }
+            (Plan::Replace(reasons), _) => {
+                return Ok(Decision {
+                    outcome: Outcome::RequiresReplacement(format!(
+                        "{}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration",
+                        join_reasons(&reasons)
+                    )),
+                    integration: Some(live),
+                    target: Some(resolved(&target)),
+                    sent: status.last_patch_operations.clone(),
+                    wrote_aws: updates > 0,
+                    requeue: Action::requeue(resync),
+            fresh_for: resync.saturating_sub(FRESHNESS_MARGIN),
+                });
+            }
+            (Plan::Patch(ops), _) => ops,
+        };
+
+        let updated = match ctx.aws.update_integration(&target, &ops).await {
+            Ok(updated) => updated,
+            // AWS was changed out of band since the answer this plan started from (a key gone,
+            // say): read it and plan again; the next plan starts from a fresh read.
+            Err(AwsError::Invalid { .. } | AwsError::NotFound { .. }) if source != Source::Read => {
+                info!(?source, "UpdateIntegration refused a plan made from an earlier answer; reading AWS and planning again");
+                may_use_snapshot = false;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        updates += 1;
+        ctx.snapshots.record(&target, &updated).await;
+        let reason = if spec_changed {
+            "Updated"
+        } else {
+            "DriftCorrected"
+        };
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            reason,
+            "UpdateIntegration",
+            format!(
+                "UpdateIntegration sent {}",
+                serde_json::to_string(&ops).unwrap_or_default()
+            ),
+        )
+        .await;
+        sent.extend(ops);
+        // AWS answers with the whole integration: a field changed out of band, that this plan
+        // did not touch, shows here and is corrected by one more patch planned from the answer.
+        if updates >= MAX_UPDATES_PER_RECONCILE {
+            if !plan(&obj.spec, &updated).is_in_sync() {
+                warn!("AWS still differs from the spec after {updates} UpdateIntegration calls; the next drift check tries again");
+            }
+            return Ok(synced(updated, Some(sent), true));
+        }
+        answer = Some((updated, Source::Read));
     }
 }
 
-/// The live integration: from the API-wide snapshot for a drift check of an API that several
-/// objects share, else GetIntegration.
+fn join_reasons(reasons: &[impl ToString]) -> String {
+    reasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn drift_message(plan: &Plan) -> String {
+    match plan {
+        Plan::Patch(ops) => format!(
+            "AWS differs from the spec; UpdateIntegration would send {}",
+            serde_json::to_string(ops).unwrap_or_default()
+        ),
+        Plan::Replace(reasons) => format!("AWS differs from the spec: {}", join_reasons(reasons)),
+    }
+}
+
+/// The live integration when no answer in memory will do: this object's share of the
+/// API-wide snapshot when several objects share the API (and the snapshot may serve), else
+/// GetIntegration. A method or integration missing from the snapshot is confirmed with
+/// GetIntegration: the snapshot may predate its creation.
 async fn read_live<A: AwsApi>(
     ctx: &Context<A>,
     target: &IntegrationKey,
     priority: Priority,
-) -> Result<Integration, AwsError> {
-    if priority == Priority::Drift && ctx.snapshots.is_shared(&ApiKey::from(target)) {
-        ctx.snapshots.read(ctx.aws.as_ref(), target).await
-    } else {
-        ctx.aws.get_integration(target, priority).await
+    may_use_snapshot: bool,
+) -> Result<(Integration, Source), AwsError> {
+    if may_use_snapshot && ctx.snapshots.is_shared(&ApiKey::from(target)) {
+        match ctx.snapshots.read(ctx.aws.as_ref(), target, priority).await {
+            Ok(live) => return Ok((live, Source::Snapshot)),
+            Err(AwsError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
+    let live = ctx.aws.get_integration(target, priority).await?;
+    Ok((live, Source::Read))
 }
 
 fn describe_target(obj: &ApiGatewayIntegration) -> String {
@@ -685,6 +759,7 @@ fn not_found<A: AwsApi>(
         sent: None,
         wrote_aws: false,
         requeue: Action::requeue(delay),
+        fresh_for: Duration::ZERO,
     }
 }
 
@@ -801,11 +876,16 @@ async fn finish<A: AwsApi>(
     let generation = obj.meta().generation;
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let conditions = conditions_for(&decision.outcome, &current.conditions, generation, &now);
+    let learnt = decision.integration.is_some();
+    // Keep what was last known when this attempt learnt nothing new, unless it was about
+    // another target: the status copy of AWS's answer is what the next plan starts from.
+    let same_target = decision.target.is_none() || decision.target == current.target;
     let mut next = ApiGatewayIntegrationStatus {
         observed_generation: generation,
         conditions,
-        // Keep what was last known when this attempt learnt nothing new.
-        integration: decision.integration.or(current.integration.clone()),
+        integration: decision
+            .integration
+            .or_else(|| current.integration.clone().filter(|_| same_target)),
         last_patch_operations: decision.sent.or(current.last_patch_operations.clone()),
         last_sync_time: current.last_sync_time.clone(),
         target: decision.target.or(current.target.clone()),
@@ -828,6 +908,13 @@ async fn finish<A: AwsApi>(
             )
             .await?;
         ctx.wrote_status(&object_key(obj), written.status.as_ref());
+    }
+    // The status now holds AWS's answer of this reconcile: it stands in for a drift read
+    // until the next drift check is due.
+    if learnt && !decision.fresh_for.is_zero() {
+        ctx.remember(&object_key(obj), decision.fresh_for);
+    } else {
+        ctx.forget(&object_key(obj));
     }
     let previous_reason = ready_reason(&current.conditions);
     let reason = decision.outcome.reason();

@@ -367,6 +367,73 @@ def test_a_change_planned_from_memory_survives_an_out_of_band_edit(kube, emulato
     assert emulator.integration(ids)["requestTemplates"] == {"application/json": "a2"}
 
 
+def test_a_change_made_while_the_operator_was_down_costs_one_update(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    first = operators(name="first")
+    kube.apply(manifest("stale", ids, timeoutInMillis=1001))
+    kube.wait_ready("stale")
+    first.stop()
+    kube.apply(manifest("stale", ids, timeoutInMillis=1002))
+    before = emulator.calls()
+    operators(name="second")
+    wait_for("the change applied", lambda: (kube.settled("stale") or {}).get("status", {}).get("integration", {}).get("timeoutInMillis") == 1002, 30)
+    after = emulator.calls()
+    # The new process knows AWS only from the status copy of its last answer, of unknown age:
+    # enough to plan the patch, so no read comes first.
+    assert delta(before, after, "UpdateIntegration") == 1, (before, after)
+    assert delta(before, after, "GetIntegration") == 0, (before, after)
+    assert emulator.integration(ids)["timeoutInMillis"] == 1002
+
+
+def test_a_field_changed_out_of_band_is_corrected_with_the_spec_change(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    operators()
+    kube.apply(manifest("stray", ids, timeoutInMillis=1001, uri="https://a.example.com/"))
+    kube.wait_ready("stray")
+    # Someone edits a field the next spec change does not touch; the plan, made from the last
+    # answer, only replaces the timeout and AWS accepts it.
+    emulator.aws.update_integration(restApiId=ids["restApiId"], resourceId=ids["resourceId"], httpMethod="POST",
+                                    patchOperations=[{"op": "replace", "path": "/uri", "value": "https://stray.example.com/"}])
+    before = emulator.calls()
+    kube.apply(manifest("stray", ids, timeoutInMillis=1002, uri="https://a.example.com/"))
+    wait_for("the change applied", lambda: (kube.settled("stray") or {}).get("status", {}).get("integration", {}).get("timeoutInMillis") == 1002, 30)
+    after = emulator.calls()
+    # AWS's answer shows the stray uri: one more patch, planned from that answer, no read.
+    live = emulator.integration(ids)
+    assert (live["uri"], live["timeoutInMillis"]) == ("https://a.example.com/", 1002)
+    assert delta(before, after, "UpdateIntegration") == 2, (before, after)
+    assert delta(before, after, "GetIntegration") == 0, (before, after)
+    status = kube.get("stray")["status"]
+    assert status["integration"] == live
+    assert status["lastPatchOperations"] == [{"op": "replace", "path": "/timeoutInMillis", "value": "1002"},
+                                             {"op": "replace", "path": "/uri", "value": "https://a.example.com/"}]
+
+
+def test_new_objects_of_a_shared_api_are_read_from_its_snapshot(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    targets = [ids]
+    for i in range(5):
+        resource = emulator.aws.create_resource(restApiId=ids["restApiId"], parentId=_root(emulator, ids), pathPart=f"r{i}")
+        emulator.aws.put_method(restApiId=ids["restApiId"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE")
+        other = dict(ids, resourceId=resource["id"])
+        emulator.put_integration(other, **PUT_HTTP)
+        targets.append(other)
+    # In sync already: the first sync only needs to read.
+    for i, target in enumerate(targets):
+        kube.apply(manifest(f"new-{i}", target, **PUT_HTTP, timeoutInMillis=29000))
+    before = emulator.calls()
+    operators()
+    for i in range(len(targets)):
+        kube.wait_ready(f"new-{i}")
+    after = emulator.calls()
+    reads = delta(before, after, "GetIntegration") + delta(before, after, "GetResources")
+    # Six objects of one API: the object reconciled before any other had joined its API may
+    # read alone; every other one takes its share of one snapshot (one page, 7 resources).
+    assert delta(before, after, "GetResources") >= 1, (before, after)
+    assert reads <= 3, (before, after)
+    assert delta(before, after, "UpdateIntegration") == 0
+
+
 def test_selector_shards_objects_between_operators(kube, emulator, operators):
     a_ids = emulator.api_with_method(integration=PUT_HTTP)
     b_ids = emulator.api_with_method(integration=PUT_HTTP)
