@@ -26,10 +26,9 @@ from envkit import REPO, KitError  # noqa: E402
 
 VARIANTS = {
     "default": {},
-    "MALLOC_ARENA_MAX=2": {"MALLOC_ARENA_MAX": "2"},
-    "MALLOC_ARENA_MAX=1": {"MALLOC_ARENA_MAX": "1"},
+    "tcache:false": {"_RJEM_MALLOC_CONF": "tcache:false"},
+    "tcache:true": {"_RJEM_MALLOC_CONF": "tcache:true"},
 }
-
 
 def log(msg: str) -> None:
     print(f"[memory {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -966,19 +966,22 @@ pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let mut watch = watcher::Config::default();
+    // Pages of 100 objects: every page is held whole while it is parsed, on top of the cache
+    // it fills, and that sum is the operator's peak memory at start-up.
+    let mut watch = watcher::Config::default().page_size(LIST_PAGE_SIZE);
     if let Some(selector) = &scope.selector {
         watch = watch.labels(selector);
     }
-    // The cache keeps every watched object; managedFields and kubectl's last-applied copy of
-    // the spec are most of an object's size and the operator reads neither.
+    // The cache keeps every watched object. managedFields, kubectl's last-applied copy of the
+    // spec, and the labels and annotations Helm and Argo CD add are most of an object's size,
+    // and the operator reads none of them but the pause annotation.
     let (reader, writer) = kube::runtime::reflector::store();
     let objects = kube::runtime::watcher(api, watch)
         .default_backoff()
         .modify(|obj: &mut ApiGatewayIntegration| {
             obj.managed_fields_mut().clear();
-            obj.annotations_mut()
-                .remove("kubectl.kubernetes.io/last-applied-configuration");
+            obj.labels_mut().clear();
+            obj.annotations_mut().retain(|k, _| k == PAUSE_ANNOTATION);
         })
         .reflect(writer)
         .applied_objects();
@@ -1007,6 +1010,9 @@ pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16
         .await;
     janitor.abort();
 }
+
+/// Objects per page of the watcher's initial list.
+const LIST_PAGE_SIZE: u32 = 100;
 
 /// How often memory about deleted objects is dropped.
 const PRUNE_PERIOD: Duration = Duration::from_secs(60);

@@ -53,8 +53,9 @@ fn compact(integration: &Integration) -> Box<str> {
 
 #[derive(Default)]
 struct Members {
-    api_of: HashMap<String, ApiKey>,
-    count: HashMap<ApiKey, usize>,
+    /// One shared key per API, not one copy per object.
+    api_of: HashMap<String, Arc<ApiKey>>,
+    count: HashMap<Arc<ApiKey>, usize>,
 }
 
 impl Members {
@@ -90,12 +91,16 @@ impl Snapshots {
     pub fn join(&self, object: &str, target: &IntegrationKey) {
         let api = ApiKey::from(target);
         let mut members = self.members.lock().expect("members lock");
-        if members.api_of.get(object) == Some(&api) {
+        if members.api_of.get(object).is_some_and(|a| **a == api) {
             return;
         }
         members.remove(object);
-        members.api_of.insert(object.to_string(), api.clone());
-        *members.count.entry(api).or_default() += 1;
+        let shared = match members.count.get_key_value(&api) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::new(api),
+        };
+        members.api_of.insert(object.to_string(), shared.clone());
+        *members.count.entry(shared).or_default() += 1;
     }
 
     /// Forgets `object` (deleted).
