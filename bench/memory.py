@@ -8,7 +8,8 @@ Creates N integrations (A REST APIs) in a private emulator and N matching manife
 operator once (quota off) until every object is Ready (so each has its status), then starts one
 operator process per variant over those N synced objects and samples its VmRSS / VmHWM once its
 startup reads are over and again after `--settle` seconds. Variants differ only in environment
-(glibc malloc tuning); the default variant is the operator as shipped.
+(`_RJEM_MALLOC_CONF`, which overrides the jemalloc settings compiled into the binary, see
+src/main.rs); the default variant is the operator as shipped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from envkit import REPO, KitError  # noqa: E402
 VARIANTS = {
     "default": {},
     "tcache:false": {"_RJEM_MALLOC_CONF": "tcache:false"},
-    "tcache:true": {"_RJEM_MALLOC_CONF": "tcache:true"},
+    "narenas:4,dirty_decay_ms:10000": {"_RJEM_MALLOC_CONF": "narenas:4,dirty_decay_ms:10000"},
 }
 
 def log(msg: str) -> None:

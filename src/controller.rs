@@ -137,7 +137,10 @@ pub struct Context<A: AwsApi> {
     pub aws: Arc<A>,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
-    recorder: Recorder,
+    /// Who publishes Events. A `Recorder` is made per Event: kube's Recorder keeps every Event
+    /// it published for 6 minutes (to fold repeats into a series), which is 10,000 Events
+    /// after a rollout of 10,000 changes, and this operator's Events rarely repeat.
+    reporter: Reporter,
     backoff: Mutex<HashMap<String, BackoffState>>,
     /// Until when the copy of AWS's last answer in an object's status stands in for a drift
     /// read. The answer itself is not kept here: the cached object's `status.integration` is
@@ -159,7 +162,7 @@ impl<A: AwsApi> Context<A> {
             instance: Some(settings.reporter.clone()),
         };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            reporter,
             client,
             aws,
             metrics,
@@ -860,7 +863,8 @@ async fn publish<A: AwsApi>(
         action: action.into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
         warn!(error = %e, "could not publish an event");
     }
 }

@@ -74,6 +74,9 @@ impl Members {
 /// Which objects target which API, and the API snapshots.
 pub struct Snapshots {
     max_age: Duration,
+    /// One API is listed at a time: a listing is held whole while it is parsed (about 2 MB per
+    /// 1,000 resources), and at the quota's pace listing APIs side by side is no faster.
+    listing: tokio::sync::Semaphore,
     members: Mutex<Members>,
     snapshots: Mutex<HashMap<ApiKey, Arc<tokio::sync::Mutex<Option<Snapshot>>>>>,
 }
@@ -82,6 +85,7 @@ impl Snapshots {
     pub fn new(max_age: Duration) -> Self {
         Snapshots {
             max_age,
+            listing: tokio::sync::Semaphore::new(1),
             members: Mutex::new(Members::default()),
             snapshots: Mutex::new(HashMap::new()),
         }
@@ -137,6 +141,7 @@ impl Snapshots {
             .as_ref()
             .is_none_or(|s| s.taken.elapsed() >= self.max_age);
         if stale {
+            let _one_at_a_time = self.listing.acquire().await.expect("never closed");
             let listing = aws
                 .list_method_integrations(&api.region, &api.rest_api_id, priority)
                 .await?;
