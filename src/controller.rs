@@ -561,17 +561,8 @@ async fn decide<A: AwsApi>(
                         if policy == ManagementPolicy::CreateOrUpdate
                             && message.contains("Integration")
                         {
-                            let created = ctx.aws.put_integration(&target, &obj.spec).await?;
-                            ctx.snapshots.record(&target, &created).await;
-                            publish(
-                                ctx,
-                                obj,
-                                EventType::Normal,
-                                "Created",
-                                "PutIntegration",
-                                "created the integration with PutIntegration".into(),
-                            )
-                            .await;
+                            let note = "created the integration with PutIntegration".into();
+                            let created = put(ctx, obj, &target, "Created", note).await?;
                             return Ok(synced(created, None, true));
                         }
                         ctx.aws.invalidate_lookups(&target.region);
@@ -613,20 +604,11 @@ async fn decide<A: AwsApi>(
                 });
             }
             (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
-                let created = ctx.aws.put_integration(&target, &obj.spec).await?;
-                ctx.snapshots.record(&target, &created).await;
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Normal,
-                    "Replaced",
-                    "PutIntegration",
-                    format!(
-                        "re-created the integration with PutIntegration: {}",
-                        join_reasons(&reasons)
-                    ),
-                )
-                .await;
+                let note = format!(
+                    "re-created the integration with PutIntegration: {}",
+                    join_reasons(&reasons)
+                );
+                let created = put(ctx, obj, &target, "Replaced", note).await?;
                 return Ok(synced(created, None, true));
             }
             (Plan::Replace(reasons), _) => {
@@ -687,6 +669,20 @@ async fn decide<A: AwsApi>(
         }
         answer = Some((updated, Source::Read));
     }
+}
+
+/// PutIntegration from the spec, recorded in the API's snapshot and in an Event.
+async fn put<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    target: &IntegrationKey,
+    reason: &str,
+    note: String,
+) -> Result<Integration, AwsError> {
+    let created = ctx.aws.put_integration(target, &obj.spec).await?;
+    ctx.snapshots.record(target, &created).await;
+    publish(ctx, obj, EventType::Normal, reason, "PutIntegration", note).await;
+    Ok(created)
 }
 
 fn join_reasons(reasons: &[impl ToString]) -> String {

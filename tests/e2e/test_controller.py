@@ -311,15 +311,21 @@ def _root(emulator, ids):
     return next(r["id"] for r in emulator.aws.get_resources(restApiId=ids["restApiId"])["items"] if r["path"] == "/")
 
 
-def test_the_operator_causes_no_429_under_the_account_quota(kube, emulator, operators):
-    ids = emulator.api_with_method(integration=PUT_HTTP)
-    targets = [ids]
-    for i in range(59):
+def _more_targets_in_the_api(emulator, ids, count):
+    """`count` more resources with a POST method and an HTTP integration in the API of `ids`."""
+    targets = []
+    for i in range(count):
         resource = emulator.aws.create_resource(restApiId=ids["restApiId"], parentId=_root(emulator, ids), pathPart=f"r{i}")
         emulator.aws.put_method(restApiId=ids["restApiId"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE")
         target = dict(ids, resourceId=resource["id"])
         emulator.put_integration(target, **PUT_HTTP)
         targets.append(target)
+    return targets
+
+
+def test_the_operator_causes_no_429_under_the_account_quota(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=PUT_HTTP)
+    targets = [ids, *_more_targets_in_the_api(emulator, ids, 59)]
     emulator.faults(quota_rps=10, quota_burst=40)
     before = emulator.responses()
     operators("--concurrency", "16")
@@ -411,13 +417,7 @@ def test_a_field_changed_out_of_band_is_corrected_with_the_spec_change(kube, emu
 
 def test_new_objects_of_a_shared_api_are_read_from_its_snapshot(kube, emulator, operators):
     ids = emulator.api_with_method(integration=PUT_HTTP)
-    targets = [ids]
-    for i in range(5):
-        resource = emulator.aws.create_resource(restApiId=ids["restApiId"], parentId=_root(emulator, ids), pathPart=f"r{i}")
-        emulator.aws.put_method(restApiId=ids["restApiId"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE")
-        other = dict(ids, resourceId=resource["id"])
-        emulator.put_integration(other, **PUT_HTTP)
-        targets.append(other)
+    targets = [ids, *_more_targets_in_the_api(emulator, ids, 5)]
     # In sync already: the first sync only needs to read.
     for i, target in enumerate(targets):
         kube.apply(manifest(f"new-{i}", target, **PUT_HTTP, timeoutInMillis=29000))
