@@ -293,10 +293,10 @@ struct Decision {
     target: Option<ResolvedTarget>,
     sent: Option<Vec<PatchOperation>>,
     wrote_aws: bool,
-    requeue: Action,
-    /// How long the status copy of `integration` stands in for a drift read: a little less
-    /// than the requeue, so that the requeued drift check does read.
-    fresh_for: Duration,
+    /// When to reconcile again (None: on the next change). With an `integration`, its status
+    /// copy stands in for a drift read until a little before then, so the requeued drift
+    /// check does read.
+    requeue_after: Option<Duration>,
 }
 
 #[instrument(skip_all, fields(object = %object_key(&obj)))]
@@ -363,8 +363,7 @@ async fn reconcile_inner<A: AwsApi>(
             target: None,
             sent: None,
             wrote_aws: false,
-            requeue: Action::await_change(),
-            fresh_for: Duration::ZERO,
+            requeue_after: None,
         };
         return finish(&api, obj, ctx, decision).await;
     }
@@ -380,7 +379,6 @@ async fn reconcile_inner<A: AwsApi>(
     let decision = match decide(obj, ctx, &status).await {
         Ok(decision) => decision,
         Err(Error::Aws(e)) => {
-            ctx.forget(&key);
             let outcome = outcome_of_error(&e);
             let requeue_now = matches!(outcome, Outcome::InvalidSpec(_));
             let failed = Decision {
@@ -389,8 +387,7 @@ async fn reconcile_inner<A: AwsApi>(
                 target: None,
                 sent: None,
                 wrote_aws: false,
-                requeue: Action::await_change(),
-                fresh_for: Duration::ZERO,
+                requeue_after: None,
             };
             finish(&api, obj, ctx, failed).await?;
             if requeue_now {
@@ -484,11 +481,7 @@ fn last_answer<'a>(
     status: &'a ApiGatewayIntegrationStatus,
     target: &IntegrationKey,
 ) -> Option<&'a Integration> {
-    let t = status.target.as_ref()?;
-    let same = t.rest_api_id == target.rest_api_id
-        && t.resource_id == target.resource_id
-        && t.http_method == target.http_method
-        && t.region == target.region;
+    let same = status.target.as_ref() == Some(&resolved(target));
     status.integration.as_ref().filter(|_| same)
 }
 
@@ -537,8 +530,7 @@ async fn decide<A: AwsApi>(
             target: Some(resolved(&target)),
             sent,
             wrote_aws: wrote,
-            requeue: Action::requeue(resync),
-            fresh_for: resync.saturating_sub(FRESHNESS_MARGIN),
+            requeue_after: Some(resync),
         };
 
     // 5. The live Integration, from the cheapest source that can be trusted for this plan.
@@ -599,8 +591,7 @@ async fn decide<A: AwsApi>(
                     target: Some(resolved(&target)),
                     sent: status.last_patch_operations.clone(),
                     wrote_aws: false,
-                    requeue: Action::requeue(resync),
-                    fresh_for: resync.saturating_sub(FRESHNESS_MARGIN),
+                    requeue_after: Some(resync),
                 });
             }
             (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
@@ -621,8 +612,7 @@ async fn decide<A: AwsApi>(
                     target: Some(resolved(&target)),
                     sent: status.last_patch_operations.clone(),
                     wrote_aws: updates > 0,
-                    requeue: Action::requeue(resync),
-            fresh_for: resync.saturating_sub(FRESHNESS_MARGIN),
+                    requeue_after: Some(resync),
                 });
             }
             (Plan::Patch(ops), _) => ops,
@@ -757,8 +747,7 @@ fn not_found<A: AwsApi>(
         target: target.map(resolved),
         sent: None,
         wrote_aws: false,
-        requeue: Action::requeue(delay),
-        fresh_for: Duration::ZERO,
+        requeue_after: Some(delay),
     }
 }
 
@@ -911,10 +900,11 @@ async fn finish<A: AwsApi>(
     }
     // The status now holds AWS's answer of this reconcile: it stands in for a drift read
     // until the next drift check is due.
-    if learnt && !decision.fresh_for.is_zero() {
-        ctx.remember(&object_key(obj), decision.fresh_for);
-    } else {
-        ctx.forget(&object_key(obj));
+    match decision.requeue_after {
+        Some(after) if learnt => {
+            ctx.remember(&object_key(obj), after.saturating_sub(FRESHNESS_MARGIN))
+        }
+        _ => ctx.forget(&object_key(obj)),
     }
     let previous_reason = ready_reason(&current.conditions);
     let reason = decision.outcome.reason();
@@ -939,7 +929,9 @@ async fn finish<A: AwsApi>(
     if decision.wrote_aws {
         info!(reason, "wrote to AWS");
     }
-    Ok(decision.requeue)
+    Ok(decision
+        .requeue_after
+        .map_or_else(Action::await_change, Action::requeue))
 }
 
 /// Backoff per object, honouring Retry-After; never a hot loop.
