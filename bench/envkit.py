@@ -380,6 +380,31 @@ class Emulator:
         self.log.close()
 
 
+def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    keys = set(after) | set(before)
+    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(keys) if after.get(k, 0) - before.get(k, 0)}
+
+
+def count_status(responses: dict[str, dict[str, int]], status: str) -> int:
+    return sum(v.get(status, 0) for v in responses.values())
+
+
+def wait_quiet(emulator: Emulator, quiet: float, timeout: float) -> tuple[float, dict[str, int]]:
+    """Waits until the emulator has seen no call for `quiet` seconds; returns the time of the
+    last call seen and the counts then."""
+    deadline = time.monotonic() + timeout
+    last_calls = emulator.calls()
+    last_change = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now_calls = emulator.calls()
+        if now_calls != last_calls:
+            last_calls, last_change = now_calls, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            return last_change, last_calls
+    raise KitError(f"AWS calls did not stop within {timeout:.0f}s")
+
+
 def local_session() -> requests.Session:
     """A session for 127.0.0.1 that ignores proxy settings from the environment."""
     s = requests.Session()

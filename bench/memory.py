@@ -71,11 +71,11 @@ def main() -> int:
         for label, env in VARIANTS.items():
             op = envkit.Operator(args.binary, ns, emulator.url, out_dir / f"{label}.log", "--aws-rps", "0",
                                  name=label.replace("=", "-"), env=env)
-            time.sleep(5)
+            envkit.wait_quiet(emulator, 2.0, 120)  # its startup reads are over
             first = op.sample().copy()
             time.sleep(args.settle)
             later = op.sample().copy()
-            results["variants"][label] = {"after_5s": first, f"after_{args.settle:g}s_more": later}
+            results["variants"][label] = {"after_startup": first, f"after_{args.settle:g}s_more": later}
             op.stop()
             log(f"{label}: {results['variants'][label]}")
     finally:

@@ -91,31 +91,6 @@ def total(calls: dict[str, int]) -> int:
     return sum(calls.values())
 
 
-def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    keys = set(after) | set(before)
-    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(keys) if after.get(k, 0) - before.get(k, 0)}
-
-
-def count_status(responses: dict[str, dict[str, int]], status: str) -> int:
-    return sum(v.get(status, 0) for v in responses.values())
-
-
-def wait_quiet(emulator: envkit.Emulator, quiet: float, timeout: float) -> tuple[float, dict[str, int]]:
-    """Waits until the emulator has seen no call for `quiet` seconds; returns the time of the
-    last call seen and the counts then."""
-    deadline = time.monotonic() + timeout
-    last_calls = emulator.calls()
-    last_change = time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        now_calls = emulator.calls()
-        if now_calls != last_calls:
-            last_calls, last_change = now_calls, time.monotonic()
-        elif time.monotonic() - last_change >= quiet:
-            return last_change, last_calls
-    raise KitError(f"AWS calls did not stop within {timeout:.0f}s")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--objects", type=int, default=int(os.environ.get("BENCH_OBJECTS", 1000)))
@@ -206,7 +181,7 @@ def main() -> int:
             "what": "operator start → all N Ready; manifests already match AWS; quota on",
             "seconds": round(t_ready - t0, 2), "floor_seconds": n / 10,
             "calls": calls, "calls_total": total(calls), "calls_per_object": round(total(calls) / n, 3),
-            "http_429": count_status(responses, "429"),
+            "http_429": envkit.count_status(responses, "429"),
         }
         log(f"initial sync: {t_ready - t0:.1f}s, calls {calls}")
         time.sleep(5)  # both token buckets refill (40 tokens at 10/s)
@@ -217,10 +192,10 @@ def main() -> int:
         t_applied = time.monotonic()
         log(f"applied {n} changes in {t_applied - t_start:.1f}s; waiting for Ready")
         t_end = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 600 + n * 0.5, progress)
-        time.sleep(2)
-        calls = diff(emulator.calls(), before)
+        envkit.wait_quiet(emulator, 1.0, 60)  # the last answers are in
+        calls = envkit.diff(emulator.calls(), before)
         resp = emulator.responses()
-        http429 = count_status(resp, "429") - count_status(before_resp, "429")
+        http429 = envkit.count_status(resp, "429") - envkit.count_status(before_resp, "429")
         snap = tracker.snapshot()
         lat = [snap[k].ready_at[g] - ta for k, (ta, g) in applied.items() if g in snap[k].ready_at]
         rollout = t_end - t_start
@@ -244,7 +219,7 @@ def main() -> int:
             emulator.faults()
             emulator.reset_calls()
             op2 = start_operator("op2-noquota", "--aws-rps", "0")
-            last, startup_calls = wait_quiet(emulator, 3.0, 300 * timeout_scale)
+            last, startup_calls = envkit.wait_quiet(emulator, 3.0, 300 * timeout_scale)
             startup_seconds = last - op2.started
             log(f"restart: startup reads {startup_calls} in {startup_seconds:.1f}s")
             before = emulator.calls()
@@ -252,8 +227,8 @@ def main() -> int:
             applied = envkit.apply_all(kube, manifests(3), args.apply_threads)
             t_applied = time.monotonic()
             t_end = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 300 * timeout_scale, progress)
-            time.sleep(1)
-            calls = diff(emulator.calls(), before)
+            envkit.wait_quiet(emulator, 1.0, 60)
+            calls = envkit.diff(emulator.calls(), before)
             snap = tracker.snapshot()
             lat = [snap[k].ready_at[g] - ta for k, (ta, g) in applied.items() if g in snap[k].ready_at]
             result["phases"]["restart"] = {
@@ -297,13 +272,13 @@ def main() -> int:
             emulator.reset_calls()
             op3 = start_operator("op3-drift", "--aws-rps", "0", "--resync-period", str(period))
             t0 = op3.started
-            last, startup_calls = wait_quiet(emulator, 2.0, 0.5 * period)
+            last, startup_calls = envkit.wait_quiet(emulator, 2.0, 0.5 * period)
             startup_span = last - t0
             time.sleep(max(0.0, t0 + 0.5 * period - time.monotonic()))
             c0 = emulator.calls()
             time.sleep(max(0.0, t0 + 1.5 * period - time.monotonic()))
             c1 = emulator.calls()
-            cycle = diff(c1, c0)
+            cycle = envkit.diff(c1, c0)
             # Each REST API also has its root resource "/".
             reads_target = sum(math.ceil((k + 1) / PAGE) for k in per_api)
             result["phases"]["drift"] = {

@@ -163,18 +163,19 @@ class Rollout:
         return Counter(m.groups() for m in INTEGRATION_PATH.finditer(text))
 
     def finish(self, bound: float) -> dict:
-        """Counts the operator's AWS calls (2 s after all were Ready), clears the faults, then
-        checks AWS and status twice (now and 5 s later, the operator still running)."""
-        time.sleep(2)
-        calls = envkit_diff(self.emulator.calls(), self.calls_before)
-        drops = envkit_diff(self.emulator.drops(), self.drops_before)
+        """Counts the operator's AWS calls (once none came for 2 s after all were Ready), clears
+        the faults, then checks AWS and status twice (now and 5 s later, the operator still
+        running)."""
+        envkit.wait_quiet(self.emulator, 2.0, 60)
+        calls = envkit.diff(self.emulator.calls(), self.calls_before)
+        drops = envkit.diff(self.emulator.drops(), self.drops_before)
         log_end = self.emulator.log_path.stat().st_size
         self.emulator.faults()
         self.verify_aws()
         self.verify_status()
         time.sleep(5)
         self.verify_aws()
-        late = envkit_diff(self.emulator.calls(), self.calls_before)
+        late = envkit.diff(self.emulator.calls(), self.calls_before)
         per_object = self.per_object_calls(log_end)
         ids = {(t["restApiId"], t["resourceId"]) for t in self.targets}
         counts = [per_object.get(i, 0) for i in ids]
@@ -206,10 +207,6 @@ class Rollout:
             self.kube.delete_namespace(self.ns)
         except Exception:
             pass
-
-
-def envkit_diff(after: dict, before: dict) -> dict:
-    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after) if after.get(k, 0) - before.get(k, 0)}
 
 
 def retries_bound(failure_rate: float) -> float:
