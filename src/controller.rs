@@ -229,19 +229,13 @@ impl<A: AwsApi> Context<A> {
             .lock()
             .expect("written lock")
             .retain(|_, (_, at)| at.elapsed() < STALE_STATUS_GRACE);
-        let gone: Vec<String> = {
-            let written = self.written.lock().expect("written lock");
-            let fresh = self.fresh.lock().expect("fresh lock");
-            let backoff = self.backoff.lock().expect("backoff lock");
-            written
-                .keys()
-                .chain(fresh.keys())
-                .chain(backoff.keys())
-                .filter(|key| !exists(key))
-                .cloned()
-                .collect()
-        };
-        for key in gone {
+        // The metrics track every object a reconcile finished (a paused one has nothing in
+        // the other maps); a reconcile that failed before finishing left a backoff.
+        let mut known = self.metrics.tracked_objects();
+        known.extend(self.backoff.lock().expect("backoff lock").keys().cloned());
+        known.sort_unstable();
+        known.dedup();
+        for key in known.into_iter().filter(|key| !exists(key)) {
             self.forget_object(&key);
         }
     }

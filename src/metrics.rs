@@ -150,6 +150,13 @@ impl Metrics {
         }
     }
 
+    /// Every object whose Ready state is counted: each one the controller has finished a
+    /// reconcile of and not forgotten since.
+    pub fn tracked_objects(&self) -> Vec<String> {
+        let by_object = self.ready_by_object.lock().expect("metrics lock");
+        by_object.keys().cloned().collect()
+    }
+
     pub fn set_ready_to_serve(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
@@ -216,5 +223,6 @@ mod tests {
         assert!(text.contains("apigw_aws_throttles_total 1"), "{text}");
         assert!(text.contains(r#"apigw_objects{ready="True"} 1"#), "{text}");
         assert!(text.contains(r#"apigw_objects{ready="False"} 0"#), "{text}");
+        assert_eq!(m.tracked_objects(), vec!["ns/b".to_string()]);
     }
 }
