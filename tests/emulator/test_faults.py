@@ -235,10 +235,9 @@ def test_latency_on_delete_integration_alone(emulator, apigw, method):
     ids = {k: m[k] for k in ("restApiId", "resourceId", "httpMethod")}
     apigw.put_integration(**ids, type="MOCK")
     emulator.set_faults(latency_ms=3000, operations=["DeleteIntegration"])
-    # Not delayed: an ordinary read timeout is plenty (the fault would cost 3 s at least).
-    start = time.monotonic()
-    apigw.get_integration(**ids)
-    assert time.monotonic() - start < 3.0
+    # Other operations answer (no verdict on their speed: that would depend on the load; that
+    # `operations` limits a fault is shown deterministically by the 5xx test above).
+    assert apigw.get_integration(**ids)["type"] == "MOCK"
     # Delayed: a client with a 0.5 s read timeout gives up, whatever the load.
     with pytest.raises(ReadTimeoutError):
         emulator.client(read_timeout=0.5).delete_integration(**ids)
