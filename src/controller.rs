@@ -1257,21 +1257,10 @@ async fn finish<A: AwsApi>(
         if decision.outcome == Outcome::Synced {
             next.last_sync_time = Some(now);
         }
-        // The uid makes the write a precondition: a status meant for a deleted object never
-        // lands on a new one of the same name.
-        let patch = json!({
-            "apiVersion": "apigw.dev/v1alpha1",
-            "kind": "ApiGatewayIntegration",
-            "metadata": {"uid": obj.uid()},
-            "status": next,
-        });
-        let written = api
-            .patch_status(
-                &obj.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
+        let Some(written) = apply_status(api, obj, &next).await? else {
+            // The object was deleted, or re-created under its name: this status is not its.
+            return Ok(Action::await_change());
+        };
         ctx.wrote_status(&object_key(obj), written.resource_version());
     }
     // The status now holds AWS's answer of this reconcile: it stands in for a drift read
@@ -1310,6 +1299,51 @@ async fn finish<A: AwsApi>(
     Ok(decision
         .requeue_after
         .map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Server-side applies `status` to `obj`, and to no other object of its name. The status
+/// subresource ignores a uid in the applied body, so the write carries the resourceVersion of
+/// the object it was decided for as a precondition; when someone else wrote the object since
+/// (409), it is read again and, if it is still the same object (uid), applied on that version.
+/// None: the object is gone or is another one now.
+async fn apply_status(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+    status: &ApiGatewayIntegrationStatus,
+) -> Result<Option<ApiGatewayIntegration>, Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let body = |resource_version: Option<String>| {
+        json!({
+            "apiVersion": "apigw.dev/v1alpha1",
+            "kind": "ApiGatewayIntegration",
+            "metadata": {"resourceVersion": resource_version},
+            "status": status,
+        })
+    };
+    let name = obj.name_any();
+    match api
+        .patch_status(&name, &params, &Patch::Apply(&body(obj.resource_version())))
+        .await
+    {
+        Ok(written) => return Ok(Some(written)),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Some(fresh) = api.get_opt(&name).await? else {
+        return Ok(None);
+    };
+    if fresh.uid() != obj.uid() {
+        return Ok(None);
+    }
+    let written = api
+        .patch_status(
+            &name,
+            &params,
+            &Patch::Apply(&body(fresh.resource_version())),
+        )
+        .await?;
+    Ok(Some(written))
 }
 
 /// The status a decision leads to (before `lastSyncTime`).
