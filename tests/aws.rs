@@ -974,3 +974,49 @@ async fn no_credentials_is_unauthorized() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// With the write fence closed (a leader that could not renew its lease), no write reaches AWS
+/// and the error says why; reads still go out. An SDK retry of a write stops at the fence too.
+#[tokio::test]
+async fn a_closed_write_fence_sends_no_write() {
+    let _shared = FAULTS.read().await;
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gate = open.clone();
+    let (aws, observed) = sdk_aws_with(move |s| {
+        s.write_fence = Some(Arc::new(move || gate.load(Ordering::SeqCst)));
+    })
+    .await;
+    let (api, pets) = pets_api(&aws, "fence").await;
+    let key = api.key(&pets, "POST");
+    aws.put_integration(&key, &mock_spec()).await.unwrap();
+    open.store(false, Ordering::SeqCst);
+    let updates = calls("UpdateIntegration");
+    let puts = calls("PutIntegration");
+    let deletes = calls("DeleteIntegration");
+    let op = PatchOperation {
+        op: Op::Replace,
+        path: "/timeoutInMillis".into(),
+        value: Some("1000".into()),
+    };
+    let e = aws.update_integration(&key, &[op]).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            AwsError::Retryable {
+                kind: RetryKind::NotLeader,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.message().starts_with("UpdateIntegration not sent"), "{e}");
+    assert_eq!(e.category(), "not_leader");
+    assert!(aws.put_integration(&key, &mock_spec()).await.is_err());
+    assert!(aws.delete_integration(&key).await.is_err());
+    assert_eq!(calls("UpdateIntegration"), updates);
+    assert_eq!(calls("PutIntegration"), puts);
+    assert_eq!(calls("DeleteIntegration"), deletes);
+    // Reads are not fenced.
+    aws.get_integration(&key, Priority::Change).await.unwrap();
+    assert_eq!(count(&observed, "GetIntegration"), 1);
+}

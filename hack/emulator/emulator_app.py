@@ -9,7 +9,12 @@ Admin API (never faulted, never counted):
                                                               replaced (also in /responses)
   GET  /_emulator/inflight     {"now": 0, "peak": 8}          API Gateway calls being handled
                                                               now, and the most at once since reset
-  POST /_emulator/calls/reset  zero the counters above (calls, responses, drops, garbled, peak)
+  GET  /_emulator/writes       [{"t": 1764329000.1, "op": "UpdateIntegration", "key": "AKID"}, ...]
+                              every write received (Create*/Update*/Put*/Delete*), with its wall
+                              time and the access key id that signed it (the last 10,000), so a
+                              test can tell which of several operators wrote when
+  POST /_emulator/calls/reset  zero the counters above (calls, responses, drops, garbled, peak,
+                              writes)
   GET  /_emulator/faults       the fault config in force
   POST /_emulator/faults       replace the fault config; {} clears every fault
   GET  /_emulator/health       {"status": "ok", ...}
@@ -51,7 +56,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any, Callable, Iterable
 
 from moto.core.request import Request as MotoRequest
@@ -210,11 +215,14 @@ class Stats:
             self.responses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             self.drops: dict[str, int] = defaultdict(int)
             self.garbled: dict[str, int] = defaultdict(int)
+            self.writes: deque[dict[str, Any]] = deque(maxlen=10_000)
             self.peak = self.inflight
 
-    def call(self, op: str) -> None:
+    def call(self, op: str, key: str = "") -> None:
         with self.lock:
             self.calls[op] += 1
+            if op.startswith(("Create", "Update", "Put", "Delete")):
+                self.writes.append({"t": time.time(), "op": op, "key": key})
 
     def enter(self) -> None:
         with self.lock:
@@ -244,8 +252,18 @@ class Stats:
                 "responses": {op: dict(c) for op, c in self.responses.items()},
                 "drops": dict(self.drops),
                 "garbled": dict(self.garbled),
+                "writes": list(self.writes),
                 "inflight": {"now": self.inflight, "peak": self.peak},
             }
+
+
+def access_key(environ: dict[str, Any]) -> str:
+    """The access key id of a SigV4 Authorization header ("Credential=AKID/date/...")."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return ""
+    return auth.split(marker, 1)[1].split("/", 1)[0]
 
 
 class DropConnection(ConnectionAbortedError):
@@ -303,7 +321,7 @@ class EmulatorApp:
             # API Gateway is REST-JSON; curl's default form type would send moto astray.
             environ["CONTENT_TYPE"] = "application/json"
         op = self.operation_name(environ)
-        self.stats.call(op)
+        self.stats.call(op, access_key(environ))
         with self.faults_lock:
             faults = self.faults
 
@@ -417,6 +435,8 @@ class EmulatorApp:
             return reply(200, snap()["drops"])
         if route == "/garbled" and method == "GET":
             return reply(200, snap()["garbled"])
+        if route == "/writes" and method == "GET":
+            return reply(200, snap()["writes"])
         if route == "/inflight" and method == "GET":
             return reply(200, snap()["inflight"])
         if route == "/calls/reset" and method == "POST":
