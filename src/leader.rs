@@ -115,12 +115,19 @@ impl Elector {
         }
     }
 
-    /// Waits until this replica holds the lease.
-    pub async fn acquire(&self) {
+    /// Waits until this replica holds the lease. Fails when RBAC refuses the Lease (the
+    /// operator cannot work, and says so, rather than waiting forever).
+    pub async fn acquire(&self) -> Result<(), String> {
         loop {
             match self.attempt().await {
-                Ok(true) => return,
+                Ok(true) => return Ok(()),
                 Ok(false) => {}
+                Err(kube::Error::Api(s)) if s.code == 401 || s.code == 403 => {
+                    return Err(format!(
+                        "leader election: the Lease {} is refused: {}",
+                        self.settings.lease_name, s.message
+                    ));
+                }
                 Err(e) => debug!(error = %e, "lease: could not acquire"),
             }
             tokio::time::sleep(self.settings.retry_period).await;
@@ -142,6 +149,13 @@ impl Elector {
                 Ok(Ok(false)) => {
                     self.fence.close();
                     return "another replica holds the leader-election lease".into();
+                }
+                Ok(Err(kube::Error::Api(s))) if s.code == 401 || s.code == 403 => {
+                    self.fence.close();
+                    return format!(
+                        "leader election: renewing the Lease is refused: {}",
+                        s.message
+                    );
                 }
                 Ok(Err(e)) => warn!(error = %e, "lease: renewal failed"),
                 Err(_) => warn!("lease: renewal timed out"),

@@ -126,7 +126,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     if let Some(elector) = &elector {
         info!(lease = %args.lease_name, "waiting to become the leader");
         tokio::select! {
-            _ = elector.acquire() => {}
+            acquired = elector.acquire() => acquired?,
             _ = shutdown_signal() => return Ok(()),
         }
         info!("leading");

@@ -990,9 +990,6 @@ async fn a_closed_write_fence_sends_no_write() {
     let key = api.key(&pets, "POST");
     aws.put_integration(&key, &mock_spec()).await.unwrap();
     open.store(false, Ordering::SeqCst);
-    let updates = calls("UpdateIntegration");
-    let puts = calls("PutIntegration");
-    let deletes = calls("DeleteIntegration");
     let op = PatchOperation {
         op: Op::Replace,
         path: "/timeoutInMillis".into(),
@@ -1011,12 +1008,20 @@ async fn a_closed_write_fence_sends_no_write() {
     );
     assert!(e.message().starts_with("UpdateIntegration not sent"), "{e}");
     assert_eq!(e.category(), "not_leader");
-    assert!(aws.put_integration(&key, &mock_spec()).await.is_err());
+    let http = spec(json!({
+        "restApiId": "x", "resourceId": "x", "httpMethod": "GET",
+        "type": "HTTP", "integrationHttpMethod": "GET", "uri": "https://fenced.example.com",
+    }));
+    assert!(aws.put_integration(&key, &http).await.is_err());
     assert!(aws.delete_integration(&key).await.is_err());
-    assert_eq!(calls("UpdateIntegration"), updates);
-    assert_eq!(calls("PutIntegration"), puts);
-    assert_eq!(calls("DeleteIntegration"), deletes);
-    // Reads are not fenced.
-    aws.get_integration(&key, Priority::Change).await.unwrap();
+    // Other tests run at the same time, so the emulator's global counters cannot tell; its
+    // state can: none of the three writes reached it. Reads are not fenced.
+    let live = aws.get_integration(&key, Priority::Change).await.unwrap();
+    assert_eq!(live.integration_type.as_deref(), Some("MOCK"));
+    assert_eq!(live.timeout_in_millis, Some(29_000));
     assert_eq!(count(&observed, "GetIntegration"), 1);
+    for write in ["UpdateIntegration", "DeleteIntegration"] {
+        assert_eq!(count(&observed, write), 0, "{write} was sent");
+    }
+    assert_eq!(count(&observed, "PutIntegration"), 1, "only the setup's");
 }
