@@ -201,11 +201,21 @@ def install_crd(kubeconfig: str | None = None) -> None:
     kubectl = shutil.which("kubectl", path=env.get("PATH"))
     if not kubectl:
         raise KitError(f"kubectl is not on PATH: {UP_HINT} (env.sh puts the pinned kubectl first)")
-    for args in (["apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")],
-                 ["wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds")]):
-        p = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
+    args = ["apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")]
+    p = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise KitError(f"kubectl {' '.join(args)}: {p.stderr}")
+    # A CRD just created may have no status yet, and `kubectl wait` then fails at once instead
+    # of waiting (seen on a loaded machine): ask again until a deadline.
+    args = ["wait", "--for=condition=Established", "--timeout=10s", "-f", str(REPO / "crds")]
+    deadline = time.monotonic() + 120
+    while True:
+        p = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True, timeout=60)
+        if p.returncode == 0:
+            return
+        if time.monotonic() > deadline:
             raise KitError(f"kubectl {' '.join(args)}: {p.stderr}")
+        time.sleep(0.5)
 
 
 # --- readiness tracking ----------------------------------------------------------------------

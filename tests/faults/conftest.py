@@ -128,8 +128,13 @@ class PrivateCluster:
         self.etcd = self._start("etcd", self.etcd_args)
         self.apiserver = self._start("kube-apiserver", self.apiserver_args)
         self.kube = envkit.Kube(self.kubeconfig)
-        self.wait_ready(120)
-        envkit.install_crd(self.kubeconfig)
+        try:
+            self.wait_ready(120)
+            envkit.install_crd(self.kubeconfig)
+        except BaseException:
+            # A failed setup must not leave its etcd and kube-apiserver running.
+            self.stop()
+            raise
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")
