@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+echo "== system packages (openssl, curl, lua5.1, python3)"
+hack/ensure-packages.sh
+
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run: rustup component add rustfmt clippy" >&2; exit 1; }
 
 echo "== cargo fmt --check"

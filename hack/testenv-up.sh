@@ -41,9 +41,9 @@ if command -v flock >/dev/null 2>&1; then
     flock -w 300 8 || testenv_die "another testenv-up/down holds $STATE/.lock"
 fi
 
-for tool in curl openssl base64; do
-    command -v "$tool" >/dev/null 2>&1 || testenv_die "$tool is needed by hack/testenv-up.sh; install it (Debian: apt-get install $tool) and rerun: make testenv-up"
-done
+# curl and openssl: installed with apt-get when missing (root), else a message naming the command.
+"$HACK_DIR/ensure-packages.sh" curl openssl
+command -v base64 >/dev/null 2>&1 || testenv_die "base64 is needed by hack/testenv-up.sh; install coreutils and rerun: make testenv-up"
 
 BIN_DIR="$(testenv_bin_dir)"
 if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" = "1" ]; then
