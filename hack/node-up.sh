@@ -85,7 +85,6 @@ start_controller_manager() {
         --service-account-private-key-file="$PKI/sa.key" \
         --root-ca-file="$PKI/ca.crt" \
         --use-service-account-credentials=false \
-        --controllers='*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle-controller,-persistentvolume-binder,-persistentvolume-expander,-attachdetach,-ttl' \
         --profiling=false --v=1
 }
 kcm_up() { https_ok "127.0.0.1:$KCM_PORT"; }
