@@ -184,6 +184,7 @@ failCgroupV1: false
 failSwapOn: false
 resolvConf: ""
 clusterDomain: ""
+podLogsDir: $dir/pod-logs
 maxPods: 20
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100

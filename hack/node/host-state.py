@@ -34,6 +34,10 @@ KUBELET_SYSCTLS = ["vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "k
 TABLES = ["filter", "nat", "mangle", "raw", "security"]
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_PREFIX = "apigw-testenv-node"
+# Directories the kubelet or containerd may make outside target/testenv/ (the kubelet links each
+# container's log into /var/log/containers whatever its podLogsDir).
+HOST_DIRS = ["/run/containerd", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet", "/etc/kubernetes",
+             "/var/lib/cni", "/opt/cni"]
 
 
 def sh(*cmd: str, check: bool = False) -> str:
@@ -87,7 +91,8 @@ def netns() -> list[str]:
 
 def snapshot_now() -> dict:
     return {"sysctl": sysctls(), "iptables": {f: iptables(f) for f in ("v4", "v6")}, "links": links(),
-            "netns": netns(), "run_containerd": os.path.exists("/run/containerd")}
+            "netns": netns(), "run_containerd": os.path.exists("/run/containerd"),
+            "dirs": {d: os.path.exists(d) for d in HOST_DIRS}}
 
 
 def before_path(state: Path) -> Path:
@@ -142,6 +147,15 @@ def restore(state: Path) -> None:
                 pass
     for name in set(links()) - set(before["links"]):
         sh("ip", "link", "delete", name)
+    # Links into target/testenv/ (the kubelet's /var/log/containers/*.log).
+    logs = Path("/var/log/containers")
+    if logs.is_dir():
+        for link in logs.iterdir():
+            if link.is_symlink() and os.readlink(link).startswith(str(state)):
+                link.unlink()
+    for d, existed in before.get("dirs", {}).items():
+        if not existed:
+            remove_empty_tree(Path(d))
     if not before.get("run_containerd"):
         remove_empty_tree(Path("/run/containerd"))
     path.unlink()
@@ -234,6 +248,12 @@ def check(state: Path) -> int:
         problems += [f"network namespace {n}" for n in set(now["netns"]) - set(before["netns"])]
         if now["run_containerd"] and not before["run_containerd"]:
             problems.append("/run/containerd")
+        for d, existed in before.get("dirs", {}).items():
+            if os.path.exists(d) and not existed:
+                problems.append(f"directory {d}")
+        logs = Path("/var/log/containers")
+        if logs.is_dir():
+            problems += [f"log link {l}" for l in logs.iterdir() if l.is_symlink() and os.readlink(l).startswith(str(state))]
     else:
         problems.append(f"no baseline {baseline}: hack/testenv-up.sh with TESTENV_NODE=1 writes it")
     for p in problems:
