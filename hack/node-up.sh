@@ -198,7 +198,18 @@ EOF
 # The node's name is its IP address, so that its InternalIP is that address too (an explicit
 # --node-ip may not be a loopback address) and the apiserver never looks a name up in DNS.
 start_kubelet() {
-    local i="$1"
+    local i="$1" h root
+    root="$(node_cgroup_root "$i")"
+    # The kubelet wants its cgroupRoot to exist in every hierarchy (cgroup v1); a new cpuset
+    # cgroup starts with no CPUs and no memory nodes, so it gets its parent's.
+    for h in /sys/fs/cgroup/*/; do
+        [ -d "$h" ] && [ ! -L "${h%/}" ] || continue
+        mkdir -p "$h${root#/}" || fail "cannot create the cgroup $h${root#/}"
+        if [ -f "$h/cpuset.cpus" ]; then
+            cat "$h/cpuset.cpus" >"$h${root#/}/cpuset.cpus"
+            cat "$h/cpuset.mems" >"$h${root#/}/cpuset.mems"
+        fi
+    done
     testenv_log "starting the kubelet of node $(node_ip "$i")"
     start "node$i-kubelet" "$BIN_DIR/kubelet" \
         --config="$(node_dir "$i")/kubelet.yaml" \
