@@ -153,9 +153,12 @@ def restore(state: Path) -> None:
         for link in logs.iterdir():
             if link.is_symlink() and os.readlink(link).startswith(str(state)):
                 link.unlink()
+    # Directories that were not there: the kubelet's hard-wired ones (its device-plugin socket
+    # in /var/lib/kubelet/device-plugins, whatever its root dir), containerd's /run/containerd.
+    import shutil
     for d, existed in before.get("dirs", {}).items():
-        if not existed:
-            remove_empty_tree(Path(d))
+        if not existed and os.path.isdir(d) and not mounts_under(d):
+            shutil.rmtree(d, ignore_errors=True)
     if not before.get("run_containerd"):
         remove_empty_tree(Path("/run/containerd"))
     path.unlink()
