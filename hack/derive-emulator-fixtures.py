@@ -43,8 +43,10 @@ USED = {
         "put-integration-request-param-bool-value"
     ],
     "TestApigatewayIntegrationResponse::test_integration_response_invalid_responsetemplates": [
-        "put-integration-response-invalid-responseTemplates-1"
+        "put-integration-response-invalid-responseTemplates-1",
+        "put-integration-response-invalid-responseTemplates-2",
     ],
+    "TestApigatewayIntegrationResponse::test_integration_response_invalid_statuscode": None,
     "TestApiGatewayApiMethod::test_put_method_validation": ["wrong-api", "wrong-resource", "wrong-method"],
 }
 

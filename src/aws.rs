@@ -40,17 +40,19 @@ use aws_sdk_apigateway::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigateway::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use tracing::debug;
 
 use crate::crd::ApiGatewayIntegrationSpec;
-use crate::integration::Integration;
+use crate::integration::{Integration, IntegrationResponse};
 use crate::plan::PatchOperation;
 use crate::quota::Quota;
 
 pub(crate) mod convert;
 mod error;
+#[cfg(test)]
+pub(crate) mod fake;
 mod nulls;
 mod tls;
 
@@ -121,6 +123,15 @@ pub trait AwsApi: Send + Sync + 'static {
         spec: &ApiGatewayIntegrationSpec,
     ) -> impl Future<Output = Result<Integration, AwsError>> + Send;
 
+    /// PutIntegrationResponse: creates or wholly replaces the integration response
+    /// `status_code` with `response` (its own `status_code` is ignored); AWS's answer.
+    fn put_integration_response(
+        &self,
+        key: &IntegrationKey,
+        status_code: &str,
+        response: &IntegrationResponse,
+    ) -> impl Future<Output = Result<IntegrationResponse, AwsError>> + Send;
+
     /// DeleteIntegration. 404 is returned as `Err(NotFound)`; the caller treats it as done.
     fn delete_integration(
         &self,
@@ -162,6 +173,18 @@ pub trait AwsApi: Send + Sync + 'static {
 /// `"ok"` or [`AwsError::category`].
 pub type CallObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
 
+/// Asked right before every write is sent (after its quota token, so a long wait for a token
+/// cannot outlive leadership) and before every SDK retry of a write: `false` means this replica
+/// may no longer write (its leader-election lease was not renewed within the renew deadline).
+pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Whether an AWS operation changes anything (and so must pass the [`WriteFence`]).
+pub fn is_write(operation: &str) -> bool {
+    ["Update", "Put", "Delete", "Create"]
+        .iter()
+        .any(|verb| operation.starts_with(verb))
+}
+
 /// How [`SdkAws`] talks to AWS. Unset options fall back to aws-config's chain.
 #[derive(Clone)]
 pub struct AwsSettings {
@@ -188,6 +211,8 @@ pub struct AwsSettings {
     pub lookup_ttl: Duration,
     /// Called for every AWS call; see [`CallObserver`].
     pub observer: Option<CallObserver>,
+    /// Writes are sent only while this says yes; see [`WriteFence`]. None: always.
+    pub write_fence: Option<WriteFence>,
     /// Page size of GetRestApis and GetResources (default and maximum 500). For tests.
     #[doc(hidden)]
     pub page_size: i32,
@@ -207,6 +232,7 @@ impl Default for AwsSettings {
             burst: 40,
             lookup_ttl: Duration::from_secs(300),
             observer: None,
+            write_fence: None,
             page_size: 500,
         }
     }
@@ -226,6 +252,7 @@ impl fmt::Debug for AwsSettings {
             .field("burst", &self.burst)
             .field("lookup_ttl", &self.lookup_ttl)
             .field("observer", &self.observer.as_ref().map(|_| "..."))
+            .field("write_fence", &self.write_fence.as_ref().map(|_| "..."))
             .field("page_size", &self.page_size)
             .finish()
     }
@@ -287,11 +314,25 @@ impl fmt::Debug for SdkAws {
     }
 }
 
+fn not_leader(operation: &str) -> AwsError {
+    AwsError::retryable(
+        RetryKind::NotLeader,
+        format!("{operation} not sent: this replica could not renew its leader-election lease within the renew deadline"),
+    )
+}
+
 /// Charges every SDK retry attempt (after the first, which the caller paid for) to the Region's
 /// quota.
-#[derive(Debug)]
+/// It also stops an SDK retry of a write once the [`WriteFence`] is closed.
 struct ChargeRetries {
     quota: Arc<Quota>,
+    fence: Option<WriteFence>,
+}
+
+impl fmt::Debug for ChargeRetries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChargeRetries").finish_non_exhaustive()
+    }
 }
 
 impl Intercept for ChargeRetries {
@@ -309,6 +350,10 @@ impl Intercept for ChargeRetries {
             .load::<RequestAttempts>()
             .is_some_and(|a| a.attempts() > 1)
         {
+            let write = cfg.load::<Metadata>().is_some_and(|m| is_write(m.name()));
+            if write && self.fence.as_ref().is_some_and(|f| !f()) {
+                return Err("write fenced: the leader-election lease was not renewed".into());
+            }
             self.quota.charge();
         }
         Ok(())
@@ -423,6 +468,7 @@ impl SdkAws {
             .interceptor(nulls::NullMapValues)
             .interceptor(ChargeRetries {
                 quota: quota.clone(),
+                fence: settings.write_fence.clone(),
             })
             .build();
         let r = Arc::new(Regional {
@@ -435,6 +481,10 @@ impl SdkAws {
         });
         regions.insert(region.to_owned(), r.clone());
         r
+    }
+
+    fn may_write(&self) -> bool {
+        self.inner.settings.write_fence.as_ref().is_none_or(|f| f())
     }
 
     fn page_size(&self) -> i32 {
@@ -456,8 +506,18 @@ impl SdkAws {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         r.quota.acquire(priority).await;
+        if is_write(operation) && !self.may_write() {
+            return Err(not_leader(operation));
+        }
         let started = Instant::now();
-        let result = send().await.map_err(error::classify);
+        let result = send().await.map_err(|e| {
+            // A retry stopped by the fence surfaces as an SDK error of its own kind.
+            if is_write(operation) && !self.may_write() {
+                not_leader(operation)
+            } else {
+                error::classify(e).in_call(operation)
+            }
+        });
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.category(),
@@ -673,6 +733,47 @@ impl AwsApi for SdkAws {
             })
             .await?;
         Ok(convert::integration_from_sdk!(out))
+    }
+
+    async fn put_integration_response(
+        &self,
+        key: &IntegrationKey,
+        status_code: &str,
+        response: &IntegrationResponse,
+    ) -> Result<IntegrationResponse, AwsError> {
+        let r = self.regional(&key.region);
+        let content_handling = response
+            .content_handling
+            .as_deref()
+            .map(aws_sdk_apigateway::types::ContentHandlingStrategy::from);
+        let to_map = |m: &Option<std::collections::BTreeMap<String, String>>| {
+            m.as_ref()
+                .map(|m| m.clone().into_iter().collect::<HashMap<_, _>>())
+        };
+        let out = self
+            .call(&r, "PutIntegrationResponse", Priority::Change, || {
+                r.client
+                    .put_integration_response()
+                    .rest_api_id(&key.rest_api_id)
+                    .resource_id(&key.resource_id)
+                    .http_method(&key.http_method)
+                    .status_code(status_code)
+                    .set_selection_pattern(response.selection_pattern.clone())
+                    .set_response_parameters(to_map(&response.response_parameters))
+                    .set_response_templates(to_map(&response.response_templates))
+                    .set_content_handling(content_handling)
+                    .send()
+            })
+            .await?;
+        Ok(convert::response_from_sdk(
+            aws_sdk_apigateway::types::IntegrationResponse::builder()
+                .set_status_code(out.status_code)
+                .set_selection_pattern(out.selection_pattern)
+                .set_response_parameters(out.response_parameters)
+                .set_response_templates(out.response_templates)
+                .set_content_handling(out.content_handling)
+                .build(),
+        ))
     }
 
     async fn delete_integration(&self, key: &IntegrationKey) -> Result<(), AwsError> {

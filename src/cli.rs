@@ -46,34 +46,34 @@ pub struct RunArgs {
     #[arg(long, env = "APIGW_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
     /// Socket read timeout in seconds (like --cli-read-timeout).
-    #[arg(long, env = "APIGW_READ_TIMEOUT", default_value_t = 60.0)]
+    #[arg(long, env = "APIGW_READ_TIMEOUT", default_value_t = 60.0, value_parser = positive_seconds)]
     pub read_timeout: f64,
     /// Connect timeout in seconds (like --cli-connect-timeout).
-    #[arg(long, env = "APIGW_CONNECT_TIMEOUT", default_value_t = 10.0)]
+    #[arg(long, env = "APIGW_CONNECT_TIMEOUT", default_value_t = 10.0, value_parser = positive_seconds)]
     pub connect_timeout: f64,
     /// Attempts the AWS SDK makes per call before the operator's own backoff takes over.
-    #[arg(long, env = "APIGW_AWS_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "APIGW_AWS_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub aws_max_attempts: u32,
     /// Drift check period in seconds (jittered ±10%).
-    #[arg(long, env = "APIGW_RESYNC_PERIOD", default_value_t = 600.0)]
+    #[arg(long, env = "APIGW_RESYNC_PERIOD", default_value_t = 600.0, value_parser = positive_seconds)]
     pub resync_period: f64,
     /// Objects reconciled at once.
-    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// AWS management calls per second for each account and Region, shared by all objects.
-    #[arg(long, env = "APIGW_AWS_RPS", default_value_t = 10.0)]
+    #[arg(long, env = "APIGW_AWS_RPS", default_value_t = 10.0, value_parser = non_negative_rate)]
     pub aws_rps: f64,
     /// Burst of AWS management calls above the rate.
-    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub aws_burst: u32,
     /// Retry backoff: first ceiling in seconds.
-    #[arg(long, env = "APIGW_BACKOFF_BASE", default_value_t = 1.0)]
+    #[arg(long, env = "APIGW_BACKOFF_BASE", default_value_t = 1.0, value_parser = positive_seconds)]
     pub backoff_base: f64,
     /// Retry backoff: largest ceiling in seconds.
-    #[arg(long, env = "APIGW_BACKOFF_CAP", default_value_t = 300.0)]
+    #[arg(long, env = "APIGW_BACKOFF_CAP", default_value_t = 300.0, value_parser = positive_seconds)]
     pub backoff_cap: f64,
     /// Retry backoff: growth factor per consecutive failure.
-    #[arg(long, env = "APIGW_BACKOFF_FACTOR", default_value_t = 2.0)]
+    #[arg(long, env = "APIGW_BACKOFF_FACTOR", default_value_t = 2.0, value_parser = factor_at_least_one)]
     pub backoff_factor: f64,
     /// Watch only this namespace (default: all).
     #[arg(long, env = "APIGW_NAMESPACE")]
@@ -90,9 +90,20 @@ pub struct RunArgs {
     /// Namespace of the Lease (default: POD_NAMESPACE, else default).
     #[arg(long, env = "APIGW_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
-    /// Seconds a leader's Lease stays valid without renewal.
-    #[arg(long, env = "APIGW_LEASE_DURATION", default_value_t = 15)]
+    /// Seconds a leader's Lease stays valid without renewal: how long a standby waits before
+    /// taking over from a leader that vanished without releasing it.
+    #[arg(long, env = "APIGW_LEASE_DURATION", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lease_duration: u64,
+    /// Seconds within which the leader must have renewed its Lease to send an AWS write; a
+    /// leader that cannot renew for this long stops writing and exits. Shorter than
+    /// --lease-duration, so it stops before a standby may take over (default: two thirds of
+    /// it).
+    #[arg(long, env = "APIGW_LEASE_RENEW_DEADLINE", value_parser = positive_seconds)]
+    pub lease_renew_deadline: Option<f64>,
+    /// Seconds between two attempts to acquire or renew the Lease (default: a quarter of the
+    /// renew deadline).
+    #[arg(long, env = "APIGW_LEASE_RETRY_PERIOD", value_parser = positive_seconds)]
+    pub lease_retry_period: Option<f64>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "APIGW_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: std::net::SocketAddr,
@@ -141,6 +152,80 @@ pub enum Output {
 
 /// Exit status of `plan` when the integration must be re-created (PutIntegration).
 pub const EXIT_NEEDS_REPLACEMENT: i32 = 2;
+
+/// The longest period any flag takes (a year): `Duration::from_secs_f64` panics on
+/// overflow, and nothing here needs longer.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+fn positive_seconds(value: &str) -> Result<f64, String> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_SECONDS) {
+        return Err(format!(
+            "must be a number of seconds above 0 and at most {MAX_SECONDS}"
+        ));
+    }
+    Ok(secs)
+}
+
+fn non_negative_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if !(rate.is_finite() && rate >= 0.0) {
+        return Err("must be a finite number, 0 or more (0: no limit)".into());
+    }
+    Ok(rate)
+}
+
+fn factor_at_least_one(value: &str) -> Result<f64, String> {
+    let factor: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if !(factor.is_finite() && (1.0..=100.0).contains(&factor)) {
+        return Err("must be at least 1 (and at most 100)".into());
+    }
+    Ok(factor)
+}
+
+impl RunArgs {
+    /// Checks between flags that clap cannot express; the message names the flags.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.backoff_base > self.backoff_cap {
+            return Err(format!(
+                "--backoff-base ({}) must not exceed --backoff-cap ({})",
+                self.backoff_base, self.backoff_cap
+            ));
+        }
+        if self.renew_deadline() >= self.lease_duration as f64 {
+            return Err(format!(
+                "--lease-renew-deadline ({}) must be shorter than --lease-duration ({}): a leader must stop writing before a standby may take over",
+                self.renew_deadline(), self.lease_duration
+            ));
+        }
+        if self.retry_period() >= self.renew_deadline() {
+            return Err(format!(
+                "--lease-retry-period ({}) must be shorter than --lease-renew-deadline ({})",
+                self.retry_period(),
+                self.renew_deadline()
+            ));
+        }
+        Ok(())
+    }
+
+    /// --lease-renew-deadline, or two thirds of --lease-duration.
+    pub fn renew_deadline(&self) -> f64 {
+        self.lease_renew_deadline
+            .unwrap_or(self.lease_duration as f64 * 2.0 / 3.0)
+    }
+
+    /// --lease-retry-period, or a quarter of the renew deadline.
+    pub fn retry_period(&self) -> f64 {
+        self.lease_retry_period
+            .unwrap_or(self.renew_deadline() / 4.0)
+    }
+}
 
 /// The CRD as YAML, exactly what `crds/` holds.
 pub fn crd_yaml() -> String {

@@ -28,6 +28,15 @@ pub enum Outcome {
     AwsError(String),
     /// The object carries apigw.dev/paused: "true".
     Paused,
+    /// An older object manages the same integration; the message names it. No AWS call.
+    Conflict(String),
+    /// AWS's answer to UpdateIntegration still differs from the spec at the paths named (AWS
+    /// normalised a value, ignored an op, or someone writes concurrently); retried with backoff.
+    NotConverged(String),
+    /// The spec now resolves to another integration than the one pinned in `status.target`.
+    TargetChanged(String),
+    /// DeleteIntegration failed; retried with backoff, the finalizer stays.
+    DeleteFailed(String),
 }
 
 impl Outcome {
@@ -42,6 +51,10 @@ impl Outcome {
             Outcome::Throttled(_) => "Throttled",
             Outcome::AwsError(_) => "AwsError",
             Outcome::Paused => "Paused",
+            Outcome::Conflict(_) => "Conflict",
+            Outcome::NotConverged(_) => "NotConverged",
+            Outcome::TargetChanged(_) => "TargetChanged",
+            Outcome::DeleteFailed(_) => "DeleteFailed",
         }
     }
 
@@ -57,7 +70,11 @@ impl Outcome {
             | Outcome::InvalidSpec(m)
             | Outcome::RequiresReplacement(m)
             | Outcome::Throttled(m)
-            | Outcome::AwsError(m) => m.clone(),
+            | Outcome::AwsError(m)
+            | Outcome::Conflict(m)
+            | Outcome::NotConverged(m)
+            | Outcome::TargetChanged(m)
+            | Outcome::DeleteFailed(m) => m.clone(),
         }
     }
 
@@ -73,7 +90,11 @@ impl Outcome {
     pub fn is_reconciling(&self) -> bool {
         matches!(
             self,
-            Outcome::TargetNotFound(_) | Outcome::Throttled(_) | Outcome::AwsError(_)
+            Outcome::TargetNotFound(_)
+                | Outcome::Throttled(_)
+                | Outcome::AwsError(_)
+                | Outcome::NotConverged(_)
+                | Outcome::DeleteFailed(_)
         )
     }
 
@@ -81,7 +102,11 @@ impl Outcome {
     pub fn is_stalled(&self) -> bool {
         matches!(
             self,
-            Outcome::InvalidSpec(_) | Outcome::RequiresReplacement(_) | Outcome::Drifted(_)
+            Outcome::InvalidSpec(_)
+                | Outcome::RequiresReplacement(_)
+                | Outcome::Drifted(_)
+                | Outcome::Conflict(_)
+                | Outcome::TargetChanged(_)
         )
     }
 }
@@ -221,6 +246,23 @@ mod tests {
         );
         assert_eq!(get(&c, "Reconciling").status, "True");
         assert_eq!(get(&c, "Stalled").status, "False");
+    }
+
+    #[test]
+    fn new_reasons_map_to_kstatus() {
+        for (outcome, reconciling, stalled) in [
+            (Outcome::Conflict("owned by ns/a".into()), false, true),
+            (Outcome::TargetChanged("x".into()), false, true),
+            (Outcome::NotConverged("/uri".into()), true, false),
+            (Outcome::DeleteFailed("boom".into()), true, false),
+        ] {
+            let c = conditions_for(&outcome, &[], Some(1), &time(1));
+            assert_eq!(get(&c, "Ready").status, "False");
+            assert_eq!(get(&c, "Ready").reason, outcome.reason());
+            assert_eq!(get(&c, "Synced").status, "False", "{outcome:?}");
+            assert_eq!(get(&c, "Reconciling").status == "True", reconciling);
+            assert_eq!(get(&c, "Stalled").status == "True", stalled);
+        }
     }
 
     #[test]

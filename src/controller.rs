@@ -18,7 +18,7 @@
 //! 7. write status with server-side apply, only when it changed; Events for AWS writes and new
 //!    failure reasons.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,11 +39,11 @@ use crate::crd::{
     ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus, DeletionPolicy,
     ManagementPolicy, ResolvedTarget,
 };
-use crate::integration::Integration;
+use crate::integration::{Integration, IntegrationResponse};
 use crate::metrics::Metrics;
 use crate::plan::{plan, PatchOperation, Plan};
 use crate::snapshot::{ApiKey, Snapshots};
-use crate::{FIELD_MANAGER, FINALIZER, PAUSE_ANNOTATION};
+use crate::{FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
 
 /// Why a reconcile failed; each carries a category that labels metrics.
 #[derive(Debug, thiserror::Error)]
@@ -119,18 +119,6 @@ struct BackoffState {
     until: Instant,
 }
 
-/// How long a cached object whose status is older than our last write is left to catch up.
-const STALE_STATUS_GRACE: Duration = Duration::from_secs(5);
-
-fn status_hash(status: Option<&ApiGatewayIntegrationStatus>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&status)
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    hasher.finish()
-}
-
 /// Shared by every reconcile.
 pub struct Context<A: AwsApi> {
     pub client: kube::Client,
@@ -147,8 +135,18 @@ pub struct Context<A: AwsApi> {
     /// that copy, and keeping a second one per object doubled the memory at 10,000 objects.
     fresh: Mutex<HashMap<String, Instant>>,
     snapshots: Snapshots,
-    written: Mutex<HashMap<String, (u64, Instant)>>,
+    /// The resourceVersion of our last status write per object, until the cache has caught up
+    /// with it: a cached object older than that is not planned from (server-side apply would
+    /// drop what the stale copy lacks), however long the watch lags.
+    written: Mutex<HashMap<String, u64>>,
+    /// Integration responses a re-create dropped and that are not put back yet.
+    pending_responses: Mutex<HashMap<String, BTreeMap<String, IntegrationResponse>>>,
+    /// Every watched object (the controller's cache), for the ownership check.
+    peers: std::sync::OnceLock<Peers>,
 }
+
+/// Lists the watched objects.
+pub type Peers = Box<dyn Fn() -> Vec<Arc<ApiGatewayIntegration>> + Send + Sync>;
 
 impl<A: AwsApi> Context<A> {
     pub fn new(
@@ -170,12 +168,51 @@ impl<A: AwsApi> Context<A> {
             fresh: Mutex::new(HashMap::new()),
             snapshots: Snapshots::new(settings.resync_period / 2),
             written: Mutex::new(HashMap::new()),
+            pending_responses: Mutex::new(HashMap::new()),
+            peers: std::sync::OnceLock::new(),
             settings,
         }
     }
 
+    /// Where the ownership check finds the other objects (set once, by `run`).
+    pub fn set_peers(&self, peers: Peers) {
+        let _ = self.peers.set(peers);
+    }
+
+    fn peers(&self) -> Vec<Arc<ApiGatewayIntegration>> {
+        self.peers.get().map(|list| list()).unwrap_or_default()
+    }
+
+    /// The object that owns `target` when it is not `obj` (an older claimant).
+    fn owner_other_than(
+        &self,
+        obj: &ApiGatewayIntegration,
+        target: &ResolvedTarget,
+    ) -> Option<String> {
+        other_owner(obj, target, &self.peers(), &self.settings.default_region)
+    }
+
+    /// Who takes `target` over when `obj` goes: its owner if that is not `obj`, else the
+    /// oldest other claimant that is not being deleted.
+    fn successor(&self, obj: &ApiGatewayIntegration, target: &ResolvedTarget) -> Option<String> {
+        let peers = self.peers();
+        let region = &self.settings.default_region;
+        other_owner(obj, target, &peers, region).or_else(|| {
+            claimants(obj, target, &peers, region)
+                .filter(|peer| peer.meta().deletion_timestamp.is_none())
+                .map(|peer| claim_order(peer))
+                .min()
+                .map(|(_, key)| key)
+        })
+    }
+
     /// Records one more failure of `object` and returns how long it waits before the next try.
     fn fail(&self, object: &str, retry_after: Option<Duration>) -> Duration {
+        self.fail_counted(object, retry_after).1
+    }
+
+    /// [`Context::fail`], with the number of consecutive failures.
+    fn fail_counted(&self, object: &str, retry_after: Option<Duration>) -> (u32, Duration) {
         let mut backoff = self.backoff.lock().expect("backoff lock");
         let state = backoff.entry(object.to_string()).or_insert(BackoffState {
             failures: 0,
@@ -187,7 +224,18 @@ impl<A: AwsApi> Context<A> {
             .backoff
             .delay(state.failures, retry_after, &mut rand::rng());
         state.until = Instant::now() + delay;
-        delay
+        (state.failures, delay)
+    }
+
+    /// `object` calls AWS again in `wait` at the earliest (an InvalidSpec waits a resync period).
+    fn hold(&self, object: &str, wait: Duration) {
+        self.backoff.lock().expect("backoff lock").insert(
+            object.to_string(),
+            BackoffState {
+                failures: 0,
+                until: Instant::now() + wait,
+            },
+        );
     }
 
     /// Forgets the failures of `object` (it succeeded).
@@ -203,32 +251,38 @@ impl<A: AwsApi> Context<A> {
             .and_then(|state| state.until.checked_duration_since(Instant::now()))
     }
 
-    /// Remembers (as a hash) the status the API server stored for `object` on our last write.
-    fn wrote_status(&self, object: &str, status: Option<&ApiGatewayIntegrationStatus>) {
-        self.written
-            .lock()
-            .expect("written lock")
-            .insert(object.to_string(), (status_hash(status), Instant::now()));
+    /// Remembers the resourceVersion the API server gave our last status write of `object`.
+    fn wrote_status(&self, object: &str, resource_version: Option<String>) {
+        let mut written = self.written.lock().expect("written lock");
+        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(version) => written.insert(object.to_string(), version),
+            None => written.remove(object),
+        };
     }
 
-    /// Whether `obj` comes from a cache that has not yet seen our last status write. Acting on
-    /// it would write status from stale knowledge, and server-side apply would then drop the
-    /// fields that knowledge lacks. A few seconds at most: after that (someone else wrote
-    /// status, say) the object is taken as it is.
+    /// Whether `obj` comes from a cache that has not yet seen our last status write of it.
+    /// Acting on it would write status from stale knowledge. kube-apiserver's resourceVersions
+    /// are etcd revisions, which only grow; one that is not a number is taken as current.
     fn is_stale(&self, object: &str, obj: &ApiGatewayIntegration) -> bool {
-        let written = self.written.lock().expect("written lock");
-        written.get(object).is_some_and(|(hash, at)| {
-            at.elapsed() < STALE_STATUS_GRACE && *hash != status_hash(obj.status.as_ref())
-        })
+        let mut written = self.written.lock().expect("written lock");
+        let Some(ours) = written.get(object).copied() else {
+            return false;
+        };
+        match obj.resource_version().and_then(|v| v.parse::<u64>().ok()) {
+            Some(seen) if seen < ours => true,
+            _ => {
+                written.remove(object);
+                false
+            }
+        }
     }
 
     /// Drops everything remembered about objects for which `exists` is false.
     fn prune(&self, exists: impl Fn(&str) -> bool) {
-        // What was written more than the grace ago no longer matters to `is_stale`.
         self.written
             .lock()
             .expect("written lock")
-            .retain(|_, (_, at)| at.elapsed() < STALE_STATUS_GRACE);
+            .retain(|key, _| exists(key));
         // The metrics track every object a reconcile finished (a paused one has nothing in
         // the other maps); a reconcile that failed before finishing left a backoff.
         let mut known = self.metrics.tracked_objects();
@@ -247,6 +301,10 @@ impl<A: AwsApi> Context<A> {
         self.snapshots.leave(object);
         self.written.lock().expect("written lock").remove(object);
         self.backoff.lock().expect("backoff lock").remove(object);
+        self.pending_responses
+            .lock()
+            .expect("pending lock")
+            .remove(object);
     }
 
     fn jittered_resync(&self) -> Duration {
@@ -291,6 +349,24 @@ struct Decision {
     /// copy stands in for a drift read until a little before then, so the requeued drift
     /// check does read.
     requeue_after: Option<Duration>,
+    /// AWS was compared with this generation and the comparison settled it (Synced, Drifted,
+    /// RequiresReplacement): `status.syncedGeneration` moves to it.
+    verdict: bool,
+}
+
+impl Decision {
+    /// A decision that learnt nothing about AWS.
+    fn without_aws(outcome: Outcome, requeue_after: Option<Duration>) -> Self {
+        Decision {
+            outcome,
+            integration: None,
+            target: None,
+            sent: None,
+            wrote_aws: false,
+            requeue_after,
+            verdict: false,
+        }
+    }
 }
 
 #[instrument(skip_all, fields(object = %object_key(&obj)))]
@@ -302,13 +378,13 @@ pub async fn reconcile<A: AwsApi>(
     let key = object_key(&obj);
     // A watch event (our own status write, say) must not cut a backoff short: only a new
     // generation, a deletion or a pause may.
-    let spec_changed =
+    let new_generation =
         obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
     if obj.meta().deletion_timestamp.is_none() {
         if ctx.is_stale(&key, &obj) {
             return Ok(Action::requeue(Duration::from_millis(500)));
         }
-        if let Some(wait) = ctx.backing_off(&key).filter(|_| !spec_changed) {
+        if let Some(wait) = ctx.backing_off(&key).filter(|_| !new_generation) {
             return Ok(Action::requeue(wait));
         }
     }
@@ -329,18 +405,11 @@ async fn reconcile_inner<A: AwsApi>(
     let api: Api<ApiGatewayIntegration> =
         Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let key = object_key(obj);
-    let paused = obj.annotations().get(PAUSE_ANNOTATION).map(String::as_str) == Some("true");
+    let paused = annotation_is_true(obj, PAUSE_ANNOTATION);
 
     // 1. Deletion.
     if obj.meta().deletion_timestamp.is_some() {
-        if obj.finalizers().iter().any(|f| f == FINALIZER) {
-            if obj.spec.deletion_policy == DeletionPolicy::Delete && !paused {
-                delete_in_aws(obj, ctx).await?;
-            }
-            remove_finalizer(&api, obj).await?;
-        }
-        ctx.forget_object(&key);
-        return Ok(Action::await_change());
+        return delete(&api, obj, ctx, paused).await;
     }
 
     // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
@@ -351,48 +420,104 @@ async fn reconcile_inner<A: AwsApi>(
         _ => {}
     }
     if paused {
-        let decision = Decision {
-            outcome: Outcome::Paused,
-            integration: None,
-            target: None,
-            sent: None,
-            wrote_aws: false,
-            requeue_after: None,
-        };
-        return finish(&api, obj, ctx, decision).await;
+        return finish(&api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
     }
 
-    // 3. A spec AWS rejected is not sent again until it changes.
+    // 3. A spec AWS rejected (400) is sent again at the resync period, not before: the 400 may
+    //    come from AWS-side state that changes later (a VPC link still pending, a quota).
     let status = obj.status.clone().unwrap_or_default();
-    if ready_reason(&status.conditions) == Some("InvalidSpec")
-        && status.observed_generation == obj.meta().generation
-    {
-        return Ok(Action::await_change());
+    if let Some(wait) = invalid_spec_wait(obj, &status, ctx) {
+        ctx.metrics.set_ready(&key, Some("False"));
+        return Ok(Action::requeue(wait));
     }
 
     let decision = match decide(obj, ctx, &status).await {
         Ok(decision) => decision,
         Err(Error::Aws(e)) => {
             let outcome = outcome_of_error(&e);
-            let requeue_now = matches!(outcome, Outcome::InvalidSpec(_));
-            let failed = Decision {
-                outcome,
-                integration: None,
-                target: None,
-                sent: None,
-                wrote_aws: false,
-                requeue_after: None,
-            };
-            finish(&api, obj, ctx, failed).await?;
-            if requeue_now {
-                // AWS said 400: wait for a new generation.
-                return Ok(Action::await_change());
+            if matches!(outcome, Outcome::InvalidSpec(_)) {
+                let resync = Some(ctx.jittered_resync());
+                return finish(&api, obj, ctx, Decision::without_aws(outcome, resync)).await;
             }
+            finish(&api, obj, ctx, Decision::without_aws(outcome, None)).await?;
             return Err(Error::Aws(e));
         }
         Err(e) => return Err(e),
     };
     finish(&api, obj, ctx, decision).await
+}
+
+fn annotation_is_true(obj: &ApiGatewayIntegration, name: &str) -> bool {
+    obj.annotations().get(name).map(String::as_str) == Some("true")
+}
+
+/// How long an InvalidSpec of this generation still waits before it is tried again. The
+/// in-memory hold is set when AWS said 400; after a restart, the Ready condition's transition
+/// time stands in for it.
+fn invalid_spec_wait<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    status: &ApiGatewayIntegrationStatus,
+    ctx: &Context<A>,
+) -> Option<Duration> {
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    if ready.reason != "InvalidSpec" || status.observed_generation != obj.meta().generation {
+        return None;
+    }
+    if let Some(wait) = ctx.backing_off(&object_key(obj)) {
+        return Some(wait);
+    }
+    let since = k8s_openapi::jiff::Timestamp::now().duration_since(ready.last_transition_time.0);
+    let since = Duration::try_from(since).unwrap_or_default();
+    let wait = ctx.settings.resync_period.checked_sub(since)?;
+    ctx.hold(&object_key(obj), wait);
+    Some(wait)
+}
+
+/// Step 1: an object being deleted. With `deletionPolicy: Delete` the integration is deleted
+/// in AWS first (404 = done) — unless the object does not own it (an older object manages
+/// it) or a live object claims it too (it is handed over, not deleted), or the object is
+/// orphaned with `apigw.dev/orphan: "true"`. A paused object keeps its finalizer until it is
+/// unpaused or orphaned.
+async fn delete<A: AwsApi>(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+    paused: bool,
+) -> Result<Action, Error> {
+    let key = object_key(obj);
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        ctx.forget_object(&key);
+        return Ok(Action::await_change());
+    }
+    let orphan = annotation_is_true(obj, ORPHAN_ANNOTATION);
+    if obj.spec.deletion_policy == DeletionPolicy::Delete && !orphan {
+        if paused {
+            let paused = Decision::without_aws(Outcome::Paused, None);
+            return finish(api, obj, ctx, paused).await;
+        }
+        let target = claimed_target(obj, &ctx.settings.default_region);
+        match target.as_ref().and_then(|t| ctx.successor(obj, t)) {
+            Some(successor) => {
+                let note = format!(
+                    "the integration was not deleted: {successor} manages it too and takes it over"
+                );
+                publish(ctx, obj, EventType::Normal, "HandedOver", "Delete", note).await;
+            }
+            None => {
+                if let Err(e) = delete_in_aws(obj, ctx).await {
+                    let outcome = Outcome::DeleteFailed(format!(
+                        "DeleteIntegration failed, retrying with backoff: {}",
+                        e
+                    ));
+                    finish(api, obj, ctx, Decision::without_aws(outcome, None)).await?;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    remove_finalizer(api, obj).await?;
+    ctx.forget_object(&key);
+    Ok(Action::await_change())
 }
 
 fn outcome_of_error(e: &AwsError) -> Outcome {
@@ -445,26 +570,93 @@ fn resolved(target: &IntegrationKey) -> ResolvedTarget {
     }
 }
 
+fn key_of(target: &ResolvedTarget) -> IntegrationKey {
+    IntegrationKey {
+        region: target.region.clone(),
+        rest_api_id: target.rest_api_id.clone(),
+        resource_id: target.resource_id.clone(),
+        http_method: target.http_method.clone(),
+    }
+}
+
+/// The integration an object claims, known without calling AWS: its pinned `status.target`,
+/// else the ids its spec names. An object that names its API or resource by name and was
+/// never resolved claims nothing yet; its first reconcile resolves and pins it.
+fn claimed_target(obj: &ApiGatewayIntegration, default_region: &str) -> Option<ResolvedTarget> {
+    if let Some(target) = obj.status.as_ref().and_then(|s| s.target.clone()) {
+        return Some(target);
+    }
+    let spec = &obj.spec;
+    Some(ResolvedTarget {
+        rest_api_id: spec.rest_api_id.clone()?,
+        resource_id: spec.resource_id.clone()?,
+        http_method: spec.http_method.to_string(),
+        region: spec
+            .region
+            .clone()
+            .unwrap_or_else(|| default_region.to_string()),
+    })
+}
+
+/// Who owns an integration among its claimants: the oldest, by creationTimestamp, then
+/// namespace/name.
+fn claim_order(obj: &ApiGatewayIntegration) -> (Option<k8s_openapi::jiff::Timestamp>, String) {
+    (
+        obj.meta().creation_timestamp.as_ref().map(|t| t.0),
+        object_key(obj),
+    )
+}
+
+/// The other objects among `peers` that claim `target`.
+fn claimants<'a>(
+    me: &'a ApiGatewayIntegration,
+    target: &'a ResolvedTarget,
+    peers: &'a [Arc<ApiGatewayIntegration>],
+    default_region: &'a str,
+) -> impl Iterator<Item = &'a Arc<ApiGatewayIntegration>> + 'a {
+    peers.iter().filter(move |peer| {
+        peer.meta().uid != me.meta().uid
+            && object_key(peer) != object_key(me)
+            && claimed_target(peer, default_region).as_ref() == Some(target)
+    })
+}
+
+/// The owner of `target` when it is not `me`: the oldest claimant among `peers` and `me`.
+pub fn other_owner(
+    me: &ApiGatewayIntegration,
+    target: &ResolvedTarget,
+    peers: &[Arc<ApiGatewayIntegration>],
+    default_region: &str,
+) -> Option<String> {
+    claimants(me, target, peers, default_region)
+        .map(|peer| claim_order(peer))
+        .filter(|order| *order < claim_order(me))
+        .min()
+        .map(|(_, key)| key)
+}
+
 /// Where the live Integration a plan starts from came from. The plan's trust in it differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     /// The status copy of AWS's last answer, younger than the next drift check: as good as a
-    /// read.
+    /// read for a patch or "in sync".
     FreshAnswer,
     /// The status copy of AWS's last answer, of any age: used only to plan a patch for a spec
     /// change. If AWS was changed out of band since, UpdateIntegration refuses the plan or
     /// answers with the stray field, and either is caught below; anything else is read first.
     LastAnswer,
     /// This object's share of the API-wide snapshot: a drift read, at most half a resync
-    /// period old. Trusted like one: a change found in sync with it, or needing re-creation,
-    /// is reported as such, and a drift check catches what changed since.
+    /// period old. Trusted for a patch or "in sync"; a drift check catches what changed since.
     Snapshot,
-    /// GetIntegration in this reconcile, or AWS's answer to this reconcile's own write.
+    /// AWS's answer to this reconcile's own UpdateIntegration.
+    Answer,
+    /// GetIntegration in this reconcile: the only source a re-create (or the report that one
+    /// is needed) rests on.
     Read,
 }
 
 impl Source {
-    /// Whether a decision other than a patch may rest on it; otherwise read first.
+    /// Whether "in sync" may rest on it; otherwise read first.
     fn settles(self) -> bool {
         self != Source::LastAnswer
     }
@@ -479,6 +671,16 @@ fn last_answer<'a>(
     status.integration.as_ref().filter(|_| same)
 }
 
+/// The generation AWS last held (or was judged against). Status written before
+/// `syncedGeneration` existed says it with a Synced Ready condition.
+fn synced_generation(status: &ApiGatewayIntegrationStatus) -> Option<i64> {
+    status.synced_generation.or_else(|| {
+        (ready_reason(&status.conditions) == Some("Synced"))
+            .then_some(status.observed_generation)
+            .flatten()
+    })
+}
+
 /// The status copy of an answer stops standing in for a read this long before the drift check
 /// it was requeued for.
 const FRESHNESS_MARGIN: Duration = Duration::from_secs(1);
@@ -487,6 +689,18 @@ const FRESHNESS_MARGIN: Duration = Duration::from_secs(1);
 /// AWS's answer shows a field changed out of band meanwhile.
 const MAX_UPDATES_PER_RECONCILE: usize = 2;
 
+/// NotConverged is retried with the object's backoff this many times in a row; after that, once
+/// per resync period. A field AWS never takes costs a few calls per period, not a stream.
+const NOT_CONVERGED_QUICK_RETRIES: u32 = 3;
+
+/// How often an object in Conflict checks (in memory, no AWS call) whether it owns its
+/// integration now.
+const CONFLICT_RECHECK: Duration = Duration::from_secs(10);
+
+/// A reconcile's loop over sources and plans ends after this many rounds whatever happens (each
+/// round reads or writes at most once).
+const MAX_ROUNDS: usize = 6;
+
 /// Steps 4–6: everything that talks to AWS for a live object.
 async fn decide<A: AwsApi>(
     obj: &ApiGatewayIntegration,
@@ -494,15 +708,19 @@ async fn decide<A: AwsApi>(
     status: &ApiGatewayIntegrationStatus,
 ) -> Result<Decision, Error> {
     let key = object_key(obj);
-    let spec_changed = status.observed_generation != obj.meta().generation;
+    let spec_changed = synced_generation(status) != obj.meta().generation;
     let priority = if spec_changed {
         Priority::Change
     } else {
         Priority::Drift
     };
-    let policy = obj.spec.management_policy;
-    let resync = ctx.jittered_resync();
 
+    // 4. Resolve the target, pin it, and check it is ours. A pinned target is checked for
+    //    ownership before anything else, so an object in Conflict calls AWS not even for lookups.
+    let pinned = status.target.clone();
+    if let Some(decision) = pinned.as_ref().and_then(|t| conflict(obj, ctx, t)) {
+        return Ok(decision);
+    }
     let target =
         match resolve_target(ctx.aws.as_ref(), &ctx.settings.default_region, &obj.spec).await {
             Ok(target) => target,
@@ -516,24 +734,81 @@ async fn decide<A: AwsApi>(
             }
             Err(e) => return Err(e.into()),
         };
+    let now_resolved = resolved(&target);
+    match &pinned {
+        Some(pinned) if *pinned != now_resolved => {
+            return Ok(target_changed(pinned, &now_resolved));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(decision) = conflict(obj, ctx, &now_resolved) {
+                return Ok(decision);
+            }
+        }
+    }
     ctx.snapshots.join(&key, &target);
-    let synced =
-        |integration: Integration, sent: Option<Vec<PatchOperation>>, wrote: bool| Decision {
-            outcome: Outcome::Synced,
-            integration: Some(integration),
-            target: Some(resolved(&target)),
-            sent,
-            wrote_aws: wrote,
-            requeue_after: Some(resync),
-        };
+    // Responses a re-create of an earlier reconcile could not put back yet.
+    restore_pending_responses(ctx, &key, &target).await?;
+    plan_and_write(obj, ctx, status, &target, spec_changed, priority).await
+}
 
-    // 5. The live Integration, from the cheapest source that can be trusted for this plan.
-    let mut from_memory = last_answer(status, &target).cloned();
+/// Conflict when an older object claims `target`.
+fn conflict<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+    target: &ResolvedTarget,
+) -> Option<Decision> {
+    let owner = ctx.owner_other_than(obj, target)?;
+    let message = format!(
+        "{owner} manages this integration ({}): it is older; this object makes no AWS call until {owner} is deleted",
+        key_of(target)
+    );
+    Some(Decision {
+        target: Some(target.clone()),
+        ..Decision::without_aws(Outcome::Conflict(message), Some(CONFLICT_RECHECK))
+    })
+}
+
+fn target_changed(pinned: &ResolvedTarget, now: &ResolvedTarget) -> Decision {
+    let message = format!(
+        "the spec now resolves to {} but this object manages {} (status.target, pinned at its first resolution); nothing is written. Delete and re-create the object to manage the new target",
+        key_of(now),
+        key_of(pinned)
+    );
+    Decision::without_aws(Outcome::TargetChanged(message), None)
+}
+
+/// Steps 5–6: the live Integration from the cheapest source that can be trusted, the plan, and
+/// the writes it needs.
+async fn plan_and_write<A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+    status: &ApiGatewayIntegrationStatus,
+    target: &IntegrationKey,
+    spec_changed: bool,
+    priority: Priority,
+) -> Result<Decision, Error> {
+    let key = object_key(obj);
+    let policy = obj.spec.management_policy;
+    let resync = ctx.jittered_resync();
+    let judged = |outcome: Outcome,
+                  integration: Integration,
+                  sent: Option<Vec<PatchOperation>>,
+                  wrote: bool| Decision {
+        outcome,
+        integration: Some(integration),
+        target: Some(resolved(target)),
+        sent: sent.or_else(|| status.last_patch_operations.clone()),
+        wrote_aws: wrote,
+        requeue_after: Some(resync),
+        verdict: true,
+    };
+
+    let mut from_memory = last_answer(status, target).cloned();
     let mut may_use_snapshot = true;
-    let mut sent: Vec<PatchOperation> = Vec::new();
-    let mut updates = 0;
+    let mut last_sent: Option<Vec<PatchOperation>> = None;
     let mut answer: Option<(Integration, Source)> = None;
-    loop {
+    for _ in 0..MAX_ROUNDS {
         let (live, source) = match answer.take() {
             Some(known) => known,
             None => match from_memory.take() {
@@ -541,118 +816,238 @@ async fn decide<A: AwsApi>(
                 Some(last) if spec_changed && policy != ManagementPolicy::Observe => {
                     (last, Source::LastAnswer)
                 }
-                _ => match read_live(ctx, &target, priority, may_use_snapshot).await {
+                _ => match read_live(ctx, target, priority, may_use_snapshot).await {
                     Ok(read) => read,
                     Err(AwsError::NotFound { message }) => {
                         if policy == ManagementPolicy::CreateOrUpdate
                             && message.contains("Integration")
                         {
                             let note = "created the integration with PutIntegration".into();
-                            let created = put(ctx, obj, &target, "Created", note).await?;
-                            return Ok(synced(created, None, true));
+                            let created = put(ctx, obj, target, "Created", note).await?;
+                            return Ok(judged(Outcome::Synced, created, None, true));
                         }
                         ctx.aws.invalidate_lookups(&target.region);
-                        return Ok(not_found(message, Some(&target), ctx, obj));
+                        return Ok(not_found(message, Some(target), ctx, obj));
                     }
                     Err(e) => return Err(e.into()),
                 },
             },
         };
-        // Anything but a patch from a source this plan cannot rest on: read, then plan again.
-        let read_first = |plan: &Plan| {
-            let patches = matches!(plan, Plan::Patch(ops) if !ops.is_empty());
-            !patches && !source.settles()
-        };
 
-        // 6. Plan.
+        // 6. Plan. A re-create, or the report that one is needed, rests on GetIntegration in
+        //    this reconcile only; "in sync" on anything but an old answer.
         let planned = plan(&obj.spec, &live);
-        if read_first(&planned) {
+        let patches = matches!(&planned, Plan::Patch(ops) if !ops.is_empty());
+        if matches!(planned, Plan::Replace(_)) && source != Source::Read {
+            may_use_snapshot = false;
+            continue;
+        }
+        if !patches && !source.settles() {
             continue;
         }
         let ops = match (planned, policy) {
             (plan, _) if plan.is_in_sync() => {
-                let sent = if sent.is_empty() {
-                    status.last_patch_operations.clone()
-                } else {
-                    Some(sent)
-                };
-                return Ok(synced(live, sent, updates > 0));
+                let wrote = last_sent.is_some();
+                return Ok(judged(Outcome::Synced, live, last_sent, wrote));
             }
             (plan, ManagementPolicy::Observe) => {
-                return Ok(Decision {
-                    outcome: Outcome::Drifted(drift_message(&plan)),
-                    integration: Some(live),
-                    target: Some(resolved(&target)),
-                    sent: status.last_patch_operations.clone(),
-                    wrote_aws: false,
-                    requeue_after: Some(resync),
-                });
+                let outcome = Outcome::Drifted(drift_message(&plan));
+                return Ok(judged(outcome, live, None, false));
             }
             (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
-                let note = format!(
-                    "re-created the integration with PutIntegration: {}",
-                    join_reasons(&reasons)
-                );
-                let created = put(ctx, obj, &target, "Replaced", note).await?;
-                return Ok(synced(created, None, true));
+                let created = recreate(ctx, obj, target, &live, &reasons).await?;
+                return Ok(judged(Outcome::Synced, created, None, true));
             }
             (Plan::Replace(reasons), _) => {
-                return Ok(Decision {
-                    outcome: Outcome::RequiresReplacement(format!(
-                        "{}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration",
-                        join_reasons(&reasons)
-                    )),
-                    integration: Some(live),
-                    target: Some(resolved(&target)),
-                    sent: status.last_patch_operations.clone(),
-                    wrote_aws: updates > 0,
-                    requeue_after: Some(resync),
-                });
+                let outcome = Outcome::RequiresReplacement(format!(
+                    "{}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration",
+                    join_reasons(&reasons)
+                ));
+                let wrote = last_sent.is_some();
+                return Ok(judged(outcome, live, last_sent, wrote));
             }
             (Plan::Patch(ops), _) => ops,
         };
 
-        let updated = match ctx.aws.update_integration(&target, &ops).await {
+        // AWS answered the last UpdateIntegration with a value other than the one sent (it
+        // normalised it, ignored the op, or another writer got in between): sending it again
+        // at once would only repeat that.
+        if let Some(sent) = &last_sent {
+            if ops.iter().any(|op| sent.iter().any(|s| s.path == op.path)) {
+                return Ok(not_converged(ctx, obj, target, live, &ops, last_sent));
+            }
+        }
+
+        let updated = match ctx.aws.update_integration(target, &ops).await {
             Ok(updated) => updated,
             // AWS was changed out of band since the answer this plan started from (a key gone,
             // say): read it and plan again; the next plan starts from a fresh read.
-            Err(AwsError::Invalid { .. } | AwsError::NotFound { .. }) if source != Source::Read => {
+            Err(AwsError::Invalid { .. } | AwsError::NotFound { .. })
+                if matches!(
+                    source,
+                    Source::FreshAnswer | Source::LastAnswer | Source::Snapshot
+                ) =>
+            {
                 info!(?source, "UpdateIntegration refused a plan made from an earlier answer; reading AWS and planning again");
                 may_use_snapshot = false;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        updates += 1;
-        ctx.snapshots.record(&target, &updated).await;
+        ctx.snapshots.record(target, &updated).await;
         let reason = if spec_changed {
             "Updated"
         } else {
             "DriftCorrected"
         };
+        let note = format!(
+            "UpdateIntegration sent {}",
+            serde_json::to_string(&ops).unwrap_or_default()
+        );
         publish(
             ctx,
             obj,
             EventType::Normal,
             reason,
             "UpdateIntegration",
-            format!(
-                "UpdateIntegration sent {}",
-                serde_json::to_string(&ops).unwrap_or_default()
-            ),
+            note,
         )
         .await;
-        sent.extend(ops);
+        // The status shows the operations of the last call only.
+        let rounds = last_sent.as_ref().map_or(1, |_| 2);
+        last_sent = Some(ops);
+        if rounds >= MAX_UPDATES_PER_RECONCILE {
+            // Already the second UpdateIntegration: what still differs is not converging.
+            let still = plan(&obj.spec, &updated);
+            if still.is_in_sync() {
+                return Ok(judged(Outcome::Synced, updated, last_sent, true));
+            }
+            let ops = match still {
+                Plan::Patch(ops) => ops,
+                Plan::Replace(_) => Vec::new(),
+            };
+            return Ok(not_converged(ctx, obj, target, updated, &ops, last_sent));
+        }
         // AWS answers with the whole integration: a field changed out of band, that this plan
         // did not touch, shows here and is corrected by one more patch planned from the answer.
-        if updates >= MAX_UPDATES_PER_RECONCILE {
-            if !plan(&obj.spec, &updated).is_in_sync() {
-                warn!("AWS still differs from the spec after {updates} UpdateIntegration calls; the next drift check tries again");
-            }
-            return Ok(synced(updated, Some(sent), true));
-        }
-        answer = Some((updated, Source::Read));
+        answer = Some((updated, Source::Answer));
     }
+    Err(Error::Aws(AwsError::retryable(
+        RetryKind::Server,
+        "AWS's answers kept changing while the operator planned; retrying with backoff",
+    )))
+}
+
+/// AWS's answer still differs from the spec after an UpdateIntegration: `Ready=False` with the
+/// paths that differ (never the values), retried with backoff, then once per resync period.
+fn not_converged<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    target: &IntegrationKey,
+    live: Integration,
+    differing: &[PatchOperation],
+    sent: Option<Vec<PatchOperation>>,
+) -> Decision {
+    let mut paths: Vec<&str> = differing.iter().map(|op| op.path.as_str()).collect();
+    paths.dedup();
+    let (failures, delay) = ctx.fail_counted(&object_key(obj), None);
+    let requeue = if failures <= NOT_CONVERGED_QUICK_RETRIES {
+        delay
+    } else {
+        ctx.jittered_resync()
+    };
+    warn!(paths = ?paths, failures, "AWS's answer to UpdateIntegration still differs from the spec");
+    Decision {
+        outcome: Outcome::NotConverged(format!(
+            "AWS's answer to UpdateIntegration still differs from the spec at {} (AWS normalised or ignored the value, or another writer changed it); retrying with backoff",
+            paths.join(", ")
+        )),
+        integration: Some(live),
+        target: Some(resolved(target)),
+        sent,
+        wrote_aws: true,
+        requeue_after: Some(requeue),
+        verdict: false,
+    }
+}
+
+/// PutIntegration over an integration that UpdateIntegration cannot change, decided from
+/// GetIntegration in this reconcile (`read`). PutIntegration drops the integration responses
+/// (`aws-apigateway-deploy-facts.md` §3: inferred, not recorded); whichever AWS does, every
+/// response `read` held that the answer lacks or holds differently is put back, in this
+/// reconcile. What could not be put back yet is kept in memory and put back first next time.
+async fn recreate<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    target: &IntegrationKey,
+    read: &Integration,
+    reasons: &[impl ToString],
+) -> Result<Integration, AwsError> {
+    let note = format!(
+        "re-created the integration with PutIntegration: {}",
+        join_reasons(reasons)
+    );
+    let mut created = put(ctx, obj, target, "Replaced", note).await?;
+    let lost: BTreeMap<String, IntegrationResponse> = read
+        .integration_responses
+        .iter()
+        .flatten()
+        .filter(|(code, response)| {
+            created
+                .integration_responses
+                .as_ref()
+                .and_then(|kept| kept.get(*code))
+                != Some(*response)
+        })
+        .map(|(code, response)| (code.clone(), response.clone()))
+        .collect();
+    if lost.is_empty() {
+        return Ok(created);
+    }
+    let key = object_key(obj);
+    ctx.pending_responses
+        .lock()
+        .expect("pending lock")
+        .insert(key.clone(), lost);
+    let restored = restore_pending_responses(ctx, &key, target).await?;
+    created
+        .integration_responses
+        .get_or_insert_default()
+        .extend(restored);
+    ctx.snapshots.record(target, &created).await;
+    Ok(created)
+}
+
+/// Puts back the integration responses a re-create dropped, one PutIntegrationResponse each;
+/// each is forgotten once AWS holds it.
+async fn restore_pending_responses<A: AwsApi>(
+    ctx: &Context<A>,
+    key: &str,
+    target: &IntegrationKey,
+) -> Result<BTreeMap<String, IntegrationResponse>, AwsError> {
+    let pending = ctx
+        .pending_responses
+        .lock()
+        .expect("pending lock")
+        .get(key)
+        .cloned()
+        .unwrap_or_default();
+    let mut restored = BTreeMap::new();
+    for (code, response) in pending {
+        let answer = ctx
+            .aws
+            .put_integration_response(target, &code, &response)
+            .await?;
+        let mut pending = ctx.pending_responses.lock().expect("pending lock");
+        if let Some(left) = pending.get_mut(key) {
+            left.remove(&code);
+            if left.is_empty() {
+                pending.remove(key);
+            }
+        }
+        restored.insert(code, answer);
+    }
+    Ok(restored)
 }
 
 /// PutIntegration from the spec, recorded in the API's snapshot and in an Event.
@@ -742,6 +1137,7 @@ fn not_found<A: AwsApi>(
         sent: None,
         wrote_aws: false,
         requeue_after: Some(delay),
+        verdict: false,
     }
 }
 
@@ -750,12 +1146,7 @@ async fn delete_in_aws<A: AwsApi>(
     ctx: &Context<A>,
 ) -> Result<(), Error> {
     let target = match obj.status.as_ref().and_then(|s| s.target.clone()) {
-        Some(t) => IntegrationKey {
-            region: t.region,
-            rest_api_id: t.rest_api_id,
-            resource_id: t.resource_id,
-            http_method: t.http_method,
-        },
+        Some(t) => key_of(&t),
         None => {
             match resolve_target(ctx.aws.as_ref(), &ctx.settings.default_region, &obj.spec).await {
                 Ok(target) => target,
@@ -860,37 +1251,17 @@ async fn finish<A: AwsApi>(
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let conditions = conditions_for(&decision.outcome, &current.conditions, generation, &now);
     let learnt = decision.integration.is_some();
-    // Keep what was last known when this attempt learnt nothing new, unless it was about
-    // another target: the status copy of AWS's answer is what the next plan starts from.
-    let same_target = decision.target.is_none() || decision.target == current.target;
-    let mut next = ApiGatewayIntegrationStatus {
-        observed_generation: generation,
-        conditions,
-        integration: decision
-            .integration
-            .or_else(|| current.integration.clone().filter(|_| same_target)),
-        last_patch_operations: decision.sent.or(current.last_patch_operations.clone()),
-        last_sync_time: current.last_sync_time.clone(),
-        target: decision.target.or(current.target.clone()),
-    };
+    let mut next = next_status(&current, &decision, conditions, generation);
     let changed = next != current;
     if changed || decision.wrote_aws {
         if decision.outcome == Outcome::Synced {
             next.last_sync_time = Some(now);
         }
-        let patch = json!({
-            "apiVersion": "apigw.dev/v1alpha1",
-            "kind": "ApiGatewayIntegration",
-            "status": next,
-        });
-        let written = api
-            .patch_status(
-                &obj.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
-        ctx.wrote_status(&object_key(obj), written.status.as_ref());
+        let Some(written) = apply_status(api, obj, &next).await? else {
+            // The object was deleted, or re-created under its name: this status is not its.
+            return Ok(Action::await_change());
+        };
+        ctx.wrote_status(&object_key(obj), written.resource_version());
     }
     // The status now holds AWS's answer of this reconcile: it stands in for a drift read
     // until the next drift check is due.
@@ -911,8 +1282,10 @@ async fn finish<A: AwsApi>(
             .unwrap_or_default();
         publish(ctx, obj, EventType::Warning, reason, "Reconcile", message).await;
     }
-    if !decision.outcome.is_reconciling() {
-        ctx.succeed(&object_key(obj));
+    match (&decision.outcome, decision.requeue_after) {
+        (Outcome::InvalidSpec(_), Some(wait)) => ctx.hold(&object_key(obj), wait),
+        (outcome, _) if !outcome.is_reconciling() => ctx.succeed(&object_key(obj)),
+        _ => {}
     }
     let ready = if decision.outcome == Outcome::Synced {
         "True"
@@ -926,6 +1299,82 @@ async fn finish<A: AwsApi>(
     Ok(decision
         .requeue_after
         .map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Server-side applies `status` to `obj`, and to no other object of its name. The status
+/// subresource ignores a uid in the applied body, so the write carries the resourceVersion of
+/// the object it was decided for as a precondition; when someone else wrote the object since
+/// (409), it is read again and, if it is still the same object (uid), applied on that version.
+/// None: the object is gone or is another one now.
+async fn apply_status(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+    status: &ApiGatewayIntegrationStatus,
+) -> Result<Option<ApiGatewayIntegration>, Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let body = |resource_version: Option<String>| {
+        json!({
+            "apiVersion": "apigw.dev/v1alpha1",
+            "kind": "ApiGatewayIntegration",
+            "metadata": {"resourceVersion": resource_version},
+            "status": status,
+        })
+    };
+    let name = obj.name_any();
+    match api
+        .patch_status(&name, &params, &Patch::Apply(&body(obj.resource_version())))
+        .await
+    {
+        Ok(written) => return Ok(Some(written)),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Some(fresh) = api.get_opt(&name).await? else {
+        return Ok(None);
+    };
+    if fresh.uid() != obj.uid() {
+        return Ok(None);
+    }
+    let written = api
+        .patch_status(
+            &name,
+            &params,
+            &Patch::Apply(&body(fresh.resource_version())),
+        )
+        .await?;
+    Ok(Some(written))
+}
+
+/// The status a decision leads to (before `lastSyncTime`).
+fn next_status(
+    current: &ApiGatewayIntegrationStatus,
+    decision: &Decision,
+    conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    generation: Option<i64>,
+) -> ApiGatewayIntegrationStatus {
+    ApiGatewayIntegrationStatus {
+        observed_generation: generation,
+        conditions,
+        // Kept when this attempt learnt nothing new: the status copy of AWS's answer is what
+        // the next plan starts from.
+        integration: decision
+            .integration
+            .clone()
+            .or_else(|| current.integration.clone()),
+        last_patch_operations: decision
+            .sent
+            .clone()
+            .or_else(|| current.last_patch_operations.clone()),
+        last_sync_time: current.last_sync_time.clone(),
+        // Pinned: the first resolution stays.
+        target: current.target.clone().or_else(|| decision.target.clone()),
+        synced_generation: if decision.verdict {
+            generation
+        } else {
+            current.synced_generation
+        },
+    }
 }
 
 /// Backoff per object, honouring Retry-After; never a hot loop.
@@ -967,13 +1416,16 @@ pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16
         .modify(|obj: &mut ApiGatewayIntegration| {
             obj.managed_fields_mut().clear();
             obj.labels_mut().clear();
-            obj.annotations_mut().retain(|k, _| k == PAUSE_ANNOTATION);
+            obj.annotations_mut()
+                .retain(|k, _| k == PAUSE_ANNOTATION || k == ORPHAN_ANNOTATION);
         })
         .reflect(writer)
         .applied_objects();
     let controller = Controller::for_stream(objects, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal();
+    let peers = controller.store();
+    ctx.set_peers(Box::new(move || peers.state()));
     // An object deleted without a finalizer (deletionPolicy Retain) is never reconciled again,
     // so what the operator remembers about it is dropped here, once a minute.
     let store = controller.store();
@@ -1029,3 +1481,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod decisions;

@@ -318,9 +318,17 @@ pub struct ApiGatewayIntegrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
 
-    /// The integration this object manages, with names and paths resolved to ids.
+    /// The integration this object manages, with names and paths resolved to ids. Pinned: written
+    /// by the first resolution and never changed; a later resolution to other ids is
+    /// TargetChanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<ResolvedTarget>,
+
+    /// The generation AWS was last found to hold (Synced), or last judged against AWS (Drifted,
+    /// RequiresReplacement). A generation above it is a spec change still to apply, whatever
+    /// failed on the way: its retries keep the priority of a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_generation: Option<i64>,
 }
 
 /// The ids of the managed integration.

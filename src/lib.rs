@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod integration;
+pub mod leader;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;
@@ -24,3 +25,8 @@ pub const FIELD_MANAGER: &str = "apigw-operator";
 pub const FINALIZER: &str = "apigw.dev/cleanup";
 /// The annotation that pauses all AWS calls for an object.
 pub const PAUSE_ANNOTATION: &str = "apigw.dev/paused";
+
+/// `apigw.dev/orphan: "true"` on an object being deleted with `deletionPolicy: Delete` drops
+/// the finalizer without calling AWS (the way out for a paused object, or one whose
+/// DeleteIntegration keeps failing).
+pub const ORPHAN_ANNOTATION: &str = "apigw.dev/orphan";

@@ -15,6 +15,10 @@ use apigw_operator::cli::{crd_yaml, run_plan, run_plan_aws, Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Run(args) if args.validate().is_err() => {
+            eprintln!("error: {}", args.validate().unwrap_err());
+            2
+        }
         Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -415,6 +415,6 @@ fn plan_map(
 }
 
 #[cfg(test)]
-mod aws_model;
+pub(crate) mod aws_model;
 #[cfg(test)]
 mod tests;

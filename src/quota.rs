@@ -16,7 +16,10 @@
 //!    once, up to the reserve, without waiting for a refill.
 //!
 //! Without `Change` callers, drift reads still get the full refill rate (they only leave the
-//! reserve in the bucket), so drift is slowed, never starved. Callers of one priority are served
+//! reserve in the bucket). With them, drift is slowed, never starved: a `Drift` caller that has
+//! waited [`DRIFT_STARVES_AFTER`] ignores both rules, at most [`DRIFT_SHARE`] of the refill
+//! rate, so during a rollout that keeps the bucket empty for 1,000 s drift checks still get a
+//! tenth of the quota and each object its check within about a resync period. Callers of one priority are served
 //! in FIFO order.
 //!
 //! **Retries.** The AWS SDK retries a failed request by itself (a bounded number of attempts).
@@ -52,7 +55,15 @@ pub struct Quota {
     drift_waiting: AtomicUsize,
     /// Woken when the last waiting `Change` caller got its token (or gave up).
     changes_done: Notify,
+    /// When a starving `Drift` caller last took a token.
+    last_starved_drift: Mutex<Option<Instant>>,
 }
+
+/// A `Drift` caller waiting this long stops yielding to `Change` callers.
+pub const DRIFT_STARVES_AFTER: Duration = Duration::from_secs(10);
+
+/// The share of the refill rate starving `Drift` callers may take.
+pub const DRIFT_SHARE: f64 = 0.1;
 
 #[derive(Debug)]
 struct Bucket {
@@ -113,6 +124,7 @@ impl Quota {
             change_waiting: AtomicUsize::new(0),
             drift_waiting: AtomicUsize::new(0),
             changes_done: Notify::new(),
+            last_starved_drift: Mutex::new(None),
         }
     }
 
@@ -193,23 +205,52 @@ impl Quota {
                 }
             }
             Priority::Drift => {
+                // A caller ages from its call, queued behind other drift callers or not.
+                let starving_at = Instant::now() + DRIFT_STARVES_AFTER;
                 let _waiting = Waiting::new(&self.drift_waiting, None);
                 let _turn = self.drift_queue.lock().await;
                 loop {
+                    if Instant::now() >= starving_at {
+                        match self.try_take_starving() {
+                            Ok(()) => return,
+                            Err(wait) => tokio::time::sleep(wait).await,
+                        }
+                        continue;
+                    }
                     let done = self.changes_done.notified();
                     tokio::pin!(done);
                     done.as_mut().enable();
                     if self.change_waiting.load(Ordering::SeqCst) > 0 {
-                        done.await;
+                        tokio::select! {
+                            _ = done => {}
+                            _ = tokio::time::sleep_until(starving_at) => {}
+                        }
                         continue;
                     }
                     match self.try_take(self.reserve) {
                         Ok(()) => return,
-                        Err(wait) => tokio::time::sleep(wait).await,
+                        Err(wait) => {
+                            tokio::time::sleep(wait.min(starving_at - Instant::now())).await
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// A token for a starving `Drift` caller: any token, at most [`DRIFT_SHARE`] of the rate.
+    fn try_take_starving(&self) -> Result<(), Duration> {
+        let spacing = Duration::from_secs_f64(1.0 / (self.rps * DRIFT_SHARE));
+        let mut last = self.last_starved_drift.lock().unwrap();
+        if let Some(at) = *last {
+            let next = at + spacing;
+            if Instant::now() < next {
+                return Err(next - Instant::now());
+            }
+        }
+        self.try_take(0.0)?;
+        *last = Some(Instant::now());
+        Ok(())
     }
 
     /// Takes a token now without waiting, into debt if the bucket is empty (an SDK retry that is
@@ -321,6 +362,50 @@ mod tests {
         // Drift goes on at the refill rate once the reserve is back: 10 tokens + 1.
         quota.acquire(Priority::Drift).await;
         assert_eq!(ms(start), 1_100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drift_is_never_starved_by_a_long_rollout() {
+        // 10 rps, and enough changes to keep the bucket empty for 200 s.
+        let quota = Arc::new(Quota::new(10.0, 40));
+        let changes: Vec<_> = (0..2_000)
+            .map(|_| {
+                let quota = quota.clone();
+                tokio::spawn(async move { quota.acquire(Priority::Change).await })
+            })
+            .collect();
+        while quota.waiting(Priority::Change) < 1_900 {
+            tokio::task::yield_now().await;
+        }
+        let start = Instant::now();
+        let drifts: Vec<_> = (0..20)
+            .map(|_| {
+                let quota = quota.clone();
+                tokio::spawn(async move {
+                    quota.acquire(Priority::Drift).await;
+                    Instant::now()
+                })
+            })
+            .collect();
+        let mut waits = Vec::new();
+        for task in drifts {
+            waits.push((task.await.unwrap() - start).as_millis() as u64);
+        }
+        let drift_done = ms(start);
+        assert!(
+            quota.waiting(Priority::Change) > 0,
+            "the rollout was still going when drift was served: {waits:?} {drift_done}"
+        );
+        // 20 drift checks asked at once: the first after DRIFT_STARVES_AFTER, then one per
+        // 1/(DRIFT_SHARE·rps) = 1 s, while changes keep the bucket empty.
+        assert_eq!(waits[0], 10_000, "{waits:?}");
+        assert!(waits.windows(2).all(|w| w[1] - w[0] <= 1_000), "{waits:?}");
+        assert!(drift_done <= 30_000, "{drift_done}");
+        for task in changes {
+            task.await.unwrap();
+        }
+        // The rollout lost only the drift tokens: 2,000 - 40 + 20 at 10 rps.
+        assert!(ms(start) <= 198_100, "{}", ms(start));
     }
 
     #[tokio::test(start_paused = true)]

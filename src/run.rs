@@ -12,6 +12,7 @@ use crate::aws::{AwsSettings, SdkAws};
 use crate::cli::{LogFormat, RunArgs};
 use crate::controller::{self, BackoffConfig, Context, Scope, Settings};
 use crate::crd::ApiGatewayIntegration;
+use crate::leader;
 use crate::metrics::{self, Metrics};
 
 /// Logs go to stderr, as text or JSON; RUST_LOG filters (default info).
@@ -47,6 +48,32 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     check_crd_installed(&client, args.namespace.as_deref()).await?;
 
     let metrics = Arc::new(Metrics::new());
+    // With leader election every AWS write passes the fence: the lease renewed within the
+    // renew deadline.
+    let fence = args.leader_elect.then(|| {
+        Arc::new(leader::Fence::new(Duration::from_secs_f64(
+            args.renew_deadline(),
+        )))
+    });
+    let elector = fence.as_ref().map(|fence| {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into());
+        leader::Elector::new(
+            client.clone(),
+            &namespace,
+            leader::LeaderSettings {
+                lease_name: args.lease_name.clone(),
+                identity: hostname(),
+                lease_duration: Duration::from_secs(args.lease_duration),
+                renew_deadline: Duration::from_secs_f64(args.renew_deadline()),
+                retry_period: Duration::from_secs_f64(args.retry_period()),
+            },
+            fence.clone(),
+        )
+    });
     let observer_metrics = metrics.clone();
     let aws_settings = AwsSettings {
         region: args.region.clone(),
@@ -63,6 +90,9 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
                 observer_metrics.aws_call(operation, outcome)
             },
         )),
+        write_fence: fence
+            .clone()
+            .map(|fence| Arc::new(move || fence.may_write()) as crate::aws::WriteFence),
         ..AwsSettings::default()
     };
     let aws = Arc::new(
@@ -93,36 +123,23 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         selector: args.selector.clone(),
     };
 
-    if args.leader_elect {
-        let namespace = args
-            .lease_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".into());
-        let manager =
-            kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-                .with_namespace(&namespace)
-                .with_identity(hostname())
-                .with_duration(args.lease_duration)
-                .with_grace(args.lease_duration.div_ceil(3).max(1))
-                .build()
-                .await
-                .map_err(|e| format!("leader election: {e}"))?;
-        let (mut leading, _task) = manager.watch().await;
-        info!(lease = %args.lease_name, %namespace, "waiting to become the leader");
-        while !*leading.borrow_and_update() {
-            tokio::select! {
-                changed = leading.changed() => { changed.map_err(|_| "leader election stopped".to_string())?; }
-                _ = shutdown_signal() => return Ok(()),
-            }
+    if let Some(elector) = &elector {
+        info!(lease = %args.lease_name, "waiting to become the leader");
+        tokio::select! {
+            acquired = elector.acquire() => acquired?,
+            _ = shutdown_signal() => return Ok(()),
         }
         info!("leading");
         metrics.leader.set(1);
-        // Losing the lease ends the process: a replica that may no longer write must not.
+        // Losing the lease (or not renewing it within the renew deadline) ends the process: a
+        // replica that may no longer write must not. The fence has already stopped its writes.
         tokio::select! {
-            _ = controller::run(ctx, scope, args.concurrency) => {}
-            _ = async { while leading.changed().await.is_ok() { if !*leading.borrow() { break; } } } => {
-                return Err("lost the leader-election lease; exiting so that only the leader writes".into());
+            _ = controller::run(ctx, scope, args.concurrency) => {
+                elector.release().await;
+            }
+            reason = elector.keep() => {
+                metrics.leader.set(0);
+                return Err(format!("{reason}; exiting so that only the leader writes"));
             }
         }
     } else {

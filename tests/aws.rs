@@ -71,6 +71,27 @@ fn admin(method: &str, path: &str, body: Option<&Value>) -> Value {
     serde_json::from_str(payload).unwrap_or_else(|e| panic!("{method} {path}: {e}: {payload}"))
 }
 
+/// How many answers the emulator has sent for `operation` (every status).
+fn answered(operation: &str) -> u64 {
+    admin("GET", "/_emulator/responses", None)[operation]
+        .as_object()
+        .map(|by_status| by_status.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+/// Waits (up to a minute) until the emulator has answered `operation` more than `before`
+/// times: a call whose client timed out keeps running there until its latency has passed, and
+/// would otherwise land in another test's call counts.
+async fn wait_answered(operation: &str, before: u64) {
+    for _ in 0..600 {
+        if answered(operation) > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the emulator has not answered the timed-out {operation} after 60 s");
+}
+
 fn calls(operation: &str) -> u64 {
     admin("GET", "/_emulator/calls", None)[operation]
         .as_u64()
@@ -509,14 +530,18 @@ async fn throttling_is_retryable_with_retry_after() {
         .get_integration(&key, Priority::Drift)
         .await
         .unwrap_err();
-    assert_eq!(
-        e,
+    match &e {
         AwsError::Retryable {
             kind: RetryKind::Throttled,
-            message: "Too Many Requests".into(),
-            retry_after: Some(Duration::from_secs(2)),
+            message,
+            retry_after: Some(d),
+        } => {
+            assert_eq!(*d, Duration::from_secs(2));
+            // A retryable error names the call it came from; AWS's words follow unchanged.
+            assert_eq!(message, "GetIntegration: Too Many Requests");
         }
-    );
+        other => panic!("not a throttled Retryable: {other:?}"),
+    }
     assert_eq!(e.category(), "throttled");
     assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
     assert_eq!(
@@ -594,7 +619,7 @@ async fn server_errors_are_retryable() {
             ),
             "{e:?}"
         );
-        assert_eq!(e.message(), "Service Unavailable");
+        assert_eq!(e.message(), "GetIntegration: Service Unavailable");
     }
     {
         let _faults = Faults::set(json!({
@@ -607,18 +632,21 @@ async fn server_errors_are_retryable() {
     }
 }
 
+/// Only the calls under test go through the client with the short read timeout; the setup
+/// (CreateRestApi and the rest) goes through an ordinary one, so a slow answer on a loaded
+/// machine cannot fail it. The timeout comes from a latency fault six times the read timeout.
 #[tokio::test]
 async fn dropped_connections_and_timeouts_are_retryable() {
+    let (api, pets) = {
+        let _shared = FAULTS.read().await;
+        pets_api(&sdk_aws().await, "net").await
+    };
+    let key = api.key(&pets, "POST");
     let (aws, _) = sdk_aws_with(|s| {
         s.max_attempts = 1;
         s.read_timeout = Some(Duration::from_millis(500));
     })
     .await;
-    let (api, pets) = {
-        let _shared = FAULTS.read().await;
-        pets_api(&aws, "net").await
-    };
-    let key = api.key(&pets, "POST");
     {
         let _faults = Faults::set(json!({"drop": 1.0, "operations": ["GetIntegration"]})).await;
         let e = aws
@@ -629,13 +657,61 @@ async fn dropped_connections_and_timeouts_are_retryable() {
     }
     {
         let _faults =
-            Faults::set(json!({"latency_ms": 2000, "operations": ["GetIntegration"]})).await;
+            Faults::set(json!({"latency_ms": 3000, "operations": ["GetIntegration"]})).await;
+        let before = answered("GetIntegration");
         let e = aws
             .get_integration(&key, Priority::Change)
             .await
             .unwrap_err();
         assert_eq!(e.category(), "timeout", "{e:?}");
+        // The emulator is still sleeping on that call: let it finish while the fault lock is
+        // held, so that it cannot land in another test's call counts.
+        wait_answered("GetIntegration", before).await;
     }
+}
+
+/// A 200 whose body cannot be parsed (the `garbage_body` fault: the emulator applied the
+/// update, then spoiled the answer) is an error, never a success with an empty integration;
+/// AWS has the change all the same.
+#[tokio::test]
+async fn a_garbled_answer_is_an_error_though_the_change_took_effect() {
+    let aws = sdk_aws_with(|s| s.max_attempts = 1).await.0;
+    let (api, pets) = {
+        let _shared = FAULTS.read().await;
+        let (api, pets) = pets_api(&aws, "garbled").await;
+        aws.put_integration(&api.key(&pets, "POST"), &mock_spec())
+            .await
+            .unwrap();
+        (api, pets)
+    };
+    let key = api.key(&pets, "POST");
+    let ops = [PatchOperation {
+        op: Op::Replace,
+        path: "/timeoutInMillis".into(),
+        value: Some("1234".into()),
+    }];
+    {
+        let _faults =
+            Faults::set(json!({"garbage_body": 1.0, "operations": ["UpdateIntegration"]})).await;
+        let garbled = || {
+            admin("GET", "/_emulator/garbled", None)["UpdateIntegration"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        let before = garbled();
+        let e = aws.update_integration(&key, &ops).await.unwrap_err();
+        assert!(
+            !matches!(e, AwsError::NotFound { .. } | AwsError::Invalid { .. }),
+            "a spoiled answer is not AWS refusing the call: {e:?}"
+        );
+        assert_eq!(garbled() - before, 1);
+    }
+    let _shared = FAULTS.read().await;
+    let live = aws
+        .get_integration(&key, Priority::Change)
+        .await
+        .unwrap_or_else(|e| panic!("GetIntegration after the garbled update: {e:?}"));
+    assert_eq!(live.timeout_in_millis, Some(1234));
 }
 
 #[tokio::test]
@@ -897,4 +973,55 @@ async fn no_credentials_is_unauthorized() {
         "child failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// With the write fence closed (a leader that could not renew its lease), no write reaches AWS
+/// and the error says why; reads still go out. An SDK retry of a write stops at the fence too.
+#[tokio::test]
+async fn a_closed_write_fence_sends_no_write() {
+    let _shared = FAULTS.read().await;
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gate = open.clone();
+    let (aws, observed) = sdk_aws_with(move |s| {
+        s.write_fence = Some(Arc::new(move || gate.load(Ordering::SeqCst)));
+    })
+    .await;
+    let (api, pets) = pets_api(&aws, "fence").await;
+    let key = api.key(&pets, "POST");
+    aws.put_integration(&key, &mock_spec()).await.unwrap();
+    open.store(false, Ordering::SeqCst);
+    let op = PatchOperation {
+        op: Op::Replace,
+        path: "/timeoutInMillis".into(),
+        value: Some("1000".into()),
+    };
+    let e = aws.update_integration(&key, &[op]).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            AwsError::Retryable {
+                kind: RetryKind::NotLeader,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.message().starts_with("UpdateIntegration not sent"), "{e}");
+    assert_eq!(e.category(), "not_leader");
+    let http = spec(json!({
+        "restApiId": "x", "resourceId": "x", "httpMethod": "GET",
+        "type": "HTTP", "integrationHttpMethod": "GET", "uri": "https://fenced.example.com",
+    }));
+    assert!(aws.put_integration(&key, &http).await.is_err());
+    assert!(aws.delete_integration(&key).await.is_err());
+    // Other tests run at the same time, so the emulator's global counters cannot tell; its
+    // state can: none of the three writes reached it. Reads are not fenced.
+    let live = aws.get_integration(&key, Priority::Change).await.unwrap();
+    assert_eq!(live.integration_type.as_deref(), Some("MOCK"));
+    assert_eq!(live.timeout_in_millis, Some(29_000));
+    assert_eq!(count(&observed, "GetIntegration"), 1);
+    for write in ["UpdateIntegration", "DeleteIntegration"] {
+        assert_eq!(count(&observed, write), 0, "{write} was sent");
+    }
+    assert_eq!(count(&observed, "PutIntegration"), 1, "only the setup's");
 }

@@ -243,3 +243,53 @@ fn crd_and_version_commands() {
     assert!(out.status.success());
     assert!(text(&out.stdout).starts_with("apigw-operator "));
 }
+
+/// `run` refuses a bad flag before it touches Kubernetes or AWS, naming the flag, and never
+/// panics. No cluster is needed: validation comes first.
+#[test]
+fn bad_run_flags_fail_at_start_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--resync-period", "0"], "--resync-period"),
+        (&["--resync-period=-5"], "--resync-period"),
+        (&["--resync-period", "NaN"], "--resync-period"),
+        (&["--resync-period", "1e300"], "--resync-period"),
+        (&["--read-timeout", "0"], "--read-timeout"),
+        (&["--connect-timeout=-1"], "--connect-timeout"),
+        (&["--backoff-base", "0"], "--backoff-base"),
+        (&["--backoff-cap", "inf"], "--backoff-cap"),
+        (&["--concurrency", "0"], "--concurrency"),
+        (&["--backoff-factor", "0.5"], "--backoff-factor"),
+        (&["--aws-rps=-1"], "--aws-rps"),
+        (&["--aws-burst", "0"], "--aws-burst"),
+        (&["--aws-max-attempts", "0"], "--aws-max-attempts"),
+        (&["--lease-duration", "0"], "--lease-duration"),
+        (
+            &["--lease-duration", "5", "--lease-renew-deadline", "6"],
+            "--lease-renew-deadline",
+        ),
+        (
+            &["--lease-renew-deadline", "4", "--lease-retry-period", "4"],
+            "--lease-retry-period",
+        ),
+        (
+            &["--backoff-base", "10", "--backoff-cap", "5"],
+            "--backoff-base",
+        ),
+    ];
+    for (flags, named) in cases {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        let out = bin()
+            .args(&args)
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("the binary runs");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{flags:?} must name {named}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+    }
+}

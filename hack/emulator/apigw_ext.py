@@ -10,7 +10,12 @@ the real-AWS recordings the conformance tests are derived from:
   all or nothing, with AWS's 400 messages for anything else.
 - UpdateIntegrationResponse (missing in moto).
 - PutIntegration keeps every field and fills AWS's defaults (timeoutInMillis 29000,
-  passthroughBehavior WHEN_NO_MATCH, cacheKeyParameters [], cacheNamespace = resource id).
+  passthroughBehavior WHEN_NO_MATCH, cacheKeyParameters [], cacheNamespace = resource id);
+  over an existing integration it drops the integration responses (unless the
+  `put_integration_keeps_responses` switch is on).
+- Integration-response status codes must match [1-5]\d\d (recorded ValidationException).
+- The `ignore_paths` / `normalise` switches make UpdateIntegration store something other
+  than what the patch asked for (see `Behaviour`).
 - Get/Put/Update/DeleteIntegration(Response) answer 404 NotFoundException with AWS's
   messages for a missing API, resource, method, integration or status code.
 - GetResources/GetResource honour `embed=methods` (methods with their integrations), and
@@ -53,6 +58,38 @@ MSG_RESOURCE = "Invalid Resource identifier specified"
 MSG_METHOD = "Invalid Method identifier specified"
 MSG_INTEGRATION = "Invalid Integration identifier specified"
 MSG_STATUS = "Invalid Response status code specified"
+STATUS_CODE_PATTERN = r"[1-5]\d\d"
+
+
+# --------------------------------------------------------------------------- behaviour switches
+
+
+class Behaviour:
+    """Switches of the emulator's fault config that change what the model does (set by
+    emulator_app.EmulatorApp through `configure`, while no API call runs):
+
+    ignore_paths    UpdateIntegration patch paths accepted (200) but not applied: the answer,
+                    and the stored integration, keep those paths as they were (AWS ignored an op)
+    normalise       {path: value}: an add/replace on that UpdateIntegration path stores `value`
+                    instead of the value sent (null removes the field or key)
+    put_integration_keeps_responses
+                    PutIntegration over an existing integration keeps its integration responses
+                    (default: they are dropped, the behaviour inferred in the facts, §3)
+    """
+
+    def __init__(self, ignore_paths: list[str] | None = None, normalise: dict[str, Any] | None = None,
+                 put_integration_keeps_responses: bool = False):
+        self.ignore_paths = [pointer(p) for p in ignore_paths or []]
+        self.normalise = [(pointer(p), v) for p, v in (normalise or {}).items()]
+        self.put_integration_keeps_responses = put_integration_keeps_responses
+
+
+BEHAVIOUR = Behaviour()
+
+
+def configure(behaviour: Behaviour) -> None:
+    global BEHAVIOUR
+    BEHAVIOUR = behaviour
 
 
 # --------------------------------------------------------------------------- errors
@@ -382,6 +419,72 @@ def unescape_pointer(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
+def pointer(path: str) -> tuple[str, str | None]:
+    """A patch path as (field, key or None): '/requestTemplates/application~1json' ->
+    ('requestTemplates', 'application/json'); the leading '/' is optional, as in a patch."""
+    p = path if path.startswith("/") else "/" + path
+    head, sep, rest = p[1:].partition("/")
+    return head, (unescape_pointer(rest) if sep else None)
+
+
+def _read_path(data: dict[str, Any], where: tuple[str, str | None]) -> tuple[bool, Any]:
+    head, key = where
+    if key is None:
+        return head in data, copy.deepcopy(data.get(head))
+    container = data.get(head)
+    if isinstance(container, list):
+        return key in container, key
+    if isinstance(container, dict):
+        return key in container, copy.deepcopy(container.get(key))
+    return False, None
+
+
+def _write_path(data: dict[str, Any], where: tuple[str, str | None], present: bool, value: Any) -> None:
+    """Sets (present) or removes (not present) one field, map key, nested field or set member."""
+    head, key = where
+    if key is None:
+        if present:
+            data[head] = value
+        else:
+            data.pop(head, None)
+        return
+    container = data.get(head)
+    if isinstance(container, list):  # a set (cacheKeyParameters): membership
+        items = list(container)
+        if present and key not in items:
+            items.append(key)
+        if not present and key in items:
+            items.remove(key)
+        data[head] = items
+        return
+    child = dict(container or {})
+    if present:
+        child[key] = value
+    else:
+        child.pop(key, None)
+    if child:
+        data[head] = child
+    else:
+        data.pop(head, None)
+
+
+def apply_behaviour(old: dict[str, Any], new: dict[str, Any], operations: list[dict[str, Any]],
+                    behaviour: Behaviour) -> dict[str, Any]:
+    """What AWS stores after an UpdateIntegration when it normalises or ignores some paths:
+    `new` (the patch applied) with each normalised path that an add/replace touched set to its
+    configured value, then each ignored path put back as it was in `old`."""
+    out = copy.deepcopy(new)
+    touched = {pointer(op["path"]) for op in operations
+               if isinstance(op.get("path"), str) and op["path"] and op.get("op") in ("add", "replace")}
+    for where, value in behaviour.normalise:
+        if where in touched:
+            _write_path(out, where, value is not None, copy.deepcopy(value))
+    for where in behaviour.ignore_paths:
+        present, value = _read_path(old, where)
+        _write_path(out, where, present, value)
+    return out
+
+
 class PatchSpec:
     """The (op, path) table of one resource type."""
 
@@ -655,6 +758,10 @@ def put_integration(self: APIGatewayResponse):
     data = {k: v for k, v in data.items() if v is not None}
     _check_integration_semantics(self.backend, data)
     integ = ExtIntegration(data)
+    # A PUT replaces the integration, and (by default) its integration responses with it.
+    old = method.method_integration
+    if old is not None and BEHAVIOUR.put_integration_keeps_responses:
+        integ.integration_responses = _integration(method).integration_responses
     method.method_integration = integ
     return json_triple(201, integ.to_json())
 
@@ -681,17 +788,32 @@ def update_integration(self: APIGatewayResponse):
     _, resource, method = _locate(self)
     integ = _integration(method)
     data = dict(integ.data, _resourceId=resource.id)
-    new = apply_patch(INTEGRATION_PATCH, data, body.get("patchOperations"))
+    operations = body.get("patchOperations")
+    new = apply_patch(INTEGRATION_PATCH, data, operations)
     new.pop("_resourceId", None)
     _check_integration_semantics(self.backend, new)
+    behaviour = BEHAVIOUR
+    if behaviour.ignore_paths or behaviour.normalise:
+        new = apply_behaviour(integ.data, new, operations or [], behaviour)
     integ.data = new
     return json_triple(200, integ.to_json())
 
 
+def _status_code(self: APIGatewayResponse) -> str:
+    """The path's status code; AWS's model-level check runs before any lookup (recorded)."""
+    status_code = _path_parts(self)[9]
+    if not re.fullmatch(STATUS_CODE_PATTERN, status_code):
+        raise validation_error([
+            f"Value '{status_code}' at 'statusCode' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {STATUS_CODE_PATTERN}"
+        ])
+    return status_code
+
+
 def _locate_integration_response(self: APIGatewayResponse, missing_method: str = MSG_METHOD):
+    status_code = _status_code(self)
     _, _, method = _locate(self, missing_method=missing_method)
     integ = _integration(method)
-    status_code = _path_parts(self)[9]
     return integ, status_code
 
 
@@ -702,6 +824,11 @@ def put_integration_response(self: APIGatewayResponse):
         _check_string_map(name, body.get(name))
     _check_enum_or_raise(body.get("contentHandling"), "putIntegrationResponseInput.contentHandling", CONTENT_HANDLINGS)
     integ, status_code = _locate_integration_response(self)
+    for content_type in body.get("responseTemplates") or {}:
+        if "/" not in content_type:  # recorded for the key "123"
+            raise bad_request(
+                f"Validation Result: warnings : [], errors : [Invalid content type specified: {content_type}]"
+            )
     ir = integ.create_integration_response(
         status_code,
         body.get("selectionPattern"),
@@ -907,6 +1034,16 @@ def install() -> None:
         create_rest_api,
     ):
         setattr(APIGatewayResponse, func.__name__, func)
+
+    # moto routes integration-response URLs only for numeric status codes (others are a
+    # werkzeug 404 page); route any code so that _status_code answers AWS's 400. Done before
+    # moto's server builds its URL map (on the first request).
+    from moto.apigateway import urls as moto_urls
+
+    moto_urls.url_paths = {
+        (k.replace(r"(?P<status_code>\d+)", r"(?P<status_code>[^/]+)") if "/integration/responses/" in k else k): v
+        for k, v in moto_urls.url_paths.items()
+    }
 
     # Messages AWS uses (moto says "Invalid resource identifier specified" and
     # "Invalid Rest API Id specified").

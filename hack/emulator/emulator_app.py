@@ -5,7 +5,16 @@ Admin API (never faulted, never counted):
                                                               faulted ones included
   GET  /_emulator/responses    {"UpdateIntegration": {"200": 2, "429": 1}, ...}
   GET  /_emulator/drops        {"UpdateIntegration": 1}        connections closed by the drop fault
-  POST /_emulator/calls/reset  zero the three counters above
+  GET  /_emulator/garbled      {"UpdateIntegration": 1}        2xx answers the garbage_body fault
+                                                              replaced (also in /responses)
+  GET  /_emulator/inflight     {"now": 0, "peak": 8}          API Gateway calls being handled
+                                                              now, and the most at once since reset
+  GET  /_emulator/writes       [{"t": 1764329000.1, "op": "UpdateIntegration", "key": "AKID"}, ...]
+                              every write received (Create*/Update*/Put*/Delete*), with its wall
+                              time and the access key id that signed it (the last 10,000), so a
+                              test can tell which of several operators wrote when
+  POST /_emulator/calls/reset  zero the counters above (calls, responses, drops, garbled, peak,
+                              writes)
   GET  /_emulator/faults       the fault config in force
   POST /_emulator/faults       replace the fault config; {} clears every fault
   GET  /_emulator/health       {"status": "ok", ...}
@@ -19,9 +28,23 @@ Fault config keys (each optional):
   latency_ms      delay added before every call is handled
   drop            fraction 0..1 of calls whose connection is closed without a response
   retry_after     seconds sent in Retry-After on 429 and 503 (default 1)
-  operations      list of operation names the faults apply to (default: every operation)
+  garbage_body    fraction 0..1 of 2xx answers (204 excepted: it has no body) whose body is
+                  replaced by invalid JSON after the operation took effect, like a proxy
+                  corrupting the answer; counted under its status in /responses and in /garbled
+  operations      list of operation names the faults above apply to (default: every operation)
   seed            seed of the random draws, for repeatable runs
-Order: latency, then drop, then quota, then throttle, then 5xx.
+Order: latency, then drop, then quota, then throttle, then 5xx; the operation; garbage_body.
+
+Model switches (UpdateIntegration / PutIntegration only; not limited by `operations`):
+  ignore_paths    list of UpdateIntegration patch paths ("/timeoutInMillis",
+                  "/requestParameters/integration.request.header.x-id", ...) accepted with a 200
+                  but not applied: the answer and the stored integration keep those paths as
+                  they were (AWS ignored an op)
+  normalise       {"/uri": "https://other"}: an add/replace on that path stores this value
+                  instead of the one sent (null: the field or key is removed); ignore_paths wins
+  put_integration_keeps_responses
+                  true: PutIntegration over an existing integration keeps its integration
+                  responses (default false: they are dropped, as AWS is believed to do)
 """
 
 from __future__ import annotations
@@ -33,7 +56,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any, Callable, Iterable
 
 from moto.core.request import Request as MotoRequest
@@ -56,7 +79,14 @@ FAULT_KEYS = {
     "retry_after",
     "operations",
     "seed",
+    "garbage_body",
+    "ignore_paths",
+    "normalise",
+    "put_integration_keeps_responses",
 }
+
+# What a garbled 2xx answer carries: truncated JSON with a wrongly typed field.
+GARBAGE_BODY = b'{"type": "HTTP", "timeoutInMillis": "not-a-number"'
 
 REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
@@ -119,6 +149,21 @@ class Faults:
         ):
             raise FaultConfigError("operations must be a list of operation names")
         self.operations = set(ops) if ops is not None else None
+        self.garbage_body = _fraction(cfg, "garbage_body")
+        ignore = cfg.get("ignore_paths", [])
+        if not isinstance(ignore, list) or not all(isinstance(p, str) and p.strip("/") for p in ignore):
+            raise FaultConfigError("ignore_paths must be a list of patch paths such as \"/timeoutInMillis\"")
+        normalise = cfg.get("normalise", {})
+        if not isinstance(normalise, dict) or not all(k.strip("/") for k in normalise):
+            raise FaultConfigError("normalise must be an object {patch path: value stored instead}")
+        if any(isinstance(v, (dict, list)) for v in normalise.values()):
+            raise FaultConfigError("normalise values must be strings, numbers, booleans or null")
+        keeps = cfg.get("put_integration_keeps_responses", False)
+        if not isinstance(keeps, bool):
+            raise FaultConfigError("put_integration_keeps_responses must be true or false")
+        self.ignore_paths: list[str] = list(ignore)
+        self.normalise: dict[str, Any] = dict(normalise)
+        self.put_integration_keeps_responses = keeps
         seed = cfg.get("seed")
         self.rng = random.Random(seed)
         self.rng_lock = threading.Lock()
@@ -161,6 +206,7 @@ class Faults:
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.inflight = 0  # API Gateway calls being handled; not reset (they are still running)
         self.reset()
 
     def reset(self) -> None:
@@ -168,10 +214,28 @@ class Stats:
             self.calls: dict[str, int] = defaultdict(int)
             self.responses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             self.drops: dict[str, int] = defaultdict(int)
+            self.garbled: dict[str, int] = defaultdict(int)
+            self.writes: deque[dict[str, Any]] = deque(maxlen=10_000)
+            self.peak = self.inflight
 
-    def call(self, op: str) -> None:
+    def call(self, op: str, key: str = "") -> None:
         with self.lock:
             self.calls[op] += 1
+            if op.startswith(("Create", "Update", "Put", "Delete")):
+                self.writes.append({"t": time.time(), "op": op, "key": key})
+
+    def enter(self) -> None:
+        with self.lock:
+            self.inflight += 1
+            self.peak = max(self.peak, self.inflight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.inflight -= 1
+
+    def garble(self, op: str) -> None:
+        with self.lock:
+            self.garbled[op] += 1
 
     def response(self, op: str, status: int) -> None:
         with self.lock:
@@ -187,7 +251,19 @@ class Stats:
                 "calls": dict(self.calls),
                 "responses": {op: dict(c) for op, c in self.responses.items()},
                 "drops": dict(self.drops),
+                "garbled": dict(self.garbled),
+                "writes": list(self.writes),
+                "inflight": {"now": self.inflight, "peak": self.peak},
             }
+
+
+def access_key(environ: dict[str, Any]) -> str:
+    """The access key id of a SigV4 Authorization header ("Credential=AKID/date/...")."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return ""
+    return auth.split(marker, 1)[1].split("/", 1)[0]
 
 
 class DropConnection(ConnectionAbortedError):
@@ -195,8 +271,12 @@ class DropConnection(ConnectionAbortedError):
 
 
 class EmulatorApp:
-    def __init__(self, inner: Callable, moto_version: str = "?") -> None:
+    def __init__(self, inner: Callable, moto_version: str = "?",
+                 configure: Callable[[Faults], None] | None = None) -> None:
+        """`configure` receives every new fault config, while no API call runs (server.py
+        passes one that hands the model switches to apigw_ext)."""
         self.inner = inner
+        self.configure = configure
         self.moto_version = moto_version
         self.stats = Stats()
         self.faults = Faults({})
@@ -226,6 +306,13 @@ class EmulatorApp:
             return "Unknown"
 
     def api_call(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        self.stats.enter()
+        try:
+            return self._api_call(environ, start_response)
+        finally:
+            self.stats.leave()
+
+    def _api_call(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if not environ.get("HTTP_AUTHORIZATION"):
             # Let unsigned calls (curl, tests) reach moto's API Gateway backend.
             environ["HTTP_AUTHORIZATION"] = FAKE_AUTH
@@ -234,7 +321,7 @@ class EmulatorApp:
             # API Gateway is REST-JSON; curl's default form type would send moto astray.
             environ["CONTENT_TYPE"] = "application/json"
         op = self.operation_name(environ)
-        self.stats.call(op)
+        self.stats.call(op, access_key(environ))
         with self.faults_lock:
             faults = self.faults
 
@@ -265,17 +352,31 @@ class EmulatorApp:
                 return self.error(op, start_response, status, "InternalFailure",
                                   "Internal server error")
 
-        def counting_start_response(status: str, headers: list, exc_info: Any = None):
-            try:
-                code = int(status.split(" ", 1)[0])
-            except ValueError:
-                code = 0
-            self.stats.response(op, code)
-            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+        answer: dict[str, Any] = {}
+        written: list[bytes] = []
+
+        def capturing_start_response(status: str, headers: list, exc_info: Any = None):
+            answer.update(status=status, headers=list(headers))
+            return written.append
 
         with self.state_lock:
             # Materialise the body while holding the lock: moto may build it lazily.
-            return list(self.inner(environ, counting_start_response))
+            body = written + list(self.inner(environ, capturing_start_response))
+        status, headers = answer["status"], answer["headers"]
+        try:
+            code = int(status.split(" ", 1)[0])
+        except ValueError:
+            code = 0
+        self.stats.response(op, code)
+        if (200 <= code < 300 and code != 204 and faults.garbage_body > 0
+                and faults.applies_to(op) and faults.draw(faults.garbage_body)):
+            # The operation took effect; only its answer is spoiled on the way back.
+            self.stats.garble(op)
+            body = [GARBAGE_BODY]
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(GARBAGE_BODY))))
+        start_response(status, headers)
+        return body
 
     @staticmethod
     def close_connection(environ: dict[str, Any]) -> None:
@@ -332,6 +433,12 @@ class EmulatorApp:
             return reply(200, snap()["responses"])
         if route == "/drops" and method == "GET":
             return reply(200, snap()["drops"])
+        if route == "/garbled" and method == "GET":
+            return reply(200, snap()["garbled"])
+        if route == "/writes" and method == "GET":
+            return reply(200, snap()["writes"])
+        if route == "/inflight" and method == "GET":
+            return reply(200, snap()["inflight"])
         if route == "/calls/reset" and method == "POST":
             self.stats.reset()
             return reply(200, {})
@@ -349,7 +456,10 @@ class EmulatorApp:
                 faults = Faults(cfg)
             except (ValueError, FaultConfigError) as e:
                 return reply(400, {"message": f"invalid fault config: {e}"})
-            with self.faults_lock:
+            # Under the state lock: no API call sees half of the new config.
+            with self.state_lock, self.faults_lock:
+                if self.configure is not None:
+                    self.configure(faults)
                 self.faults = faults
             return reply(200, faults.config)
         if route == "/health" and method == "GET":

@@ -61,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     inner = DomainDispatcherApplication(create_backend_app)
-    app = EmulatorApp(inner, moto_version=getattr(moto, "__version__", "?"))
+    def configure(faults) -> None:
+        apigw_ext.configure(apigw_ext.Behaviour(
+            ignore_paths=faults.ignore_paths, normalise=faults.normalise,
+            put_integration_keeps_responses=faults.put_integration_keeps_responses,
+        ))
+
+    app = EmulatorApp(inner, moto_version=getattr(moto, "__version__", "?"), configure=configure)
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

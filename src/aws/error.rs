@@ -47,6 +47,9 @@ pub enum RetryKind {
     Timeout,
     /// Connection refused, reset or dropped; DNS failures.
     Connection,
+    /// A write not sent: this replica could not renew its leader-election lease within the
+    /// renew deadline (see `leader`), so another replica may already be writing.
+    NotLeader,
 }
 
 impl AwsError {
@@ -64,6 +67,7 @@ impl AwsError {
                 RetryKind::Server => "server",
                 RetryKind::Timeout => "timeout",
                 RetryKind::Connection => "connection",
+                RetryKind::NotLeader => "not_leader",
             },
         }
     }
@@ -94,6 +98,24 @@ impl AwsError {
             | AwsError::Unauthorized { message, .. }
             | AwsError::Retryable { message, .. }
             | AwsError::Ambiguous { message } => message,
+        }
+    }
+
+    /// The same error, its message prefixed with the AWS operation that failed, so that a
+    /// condition says which call a timeout or an unreadable answer came from. Only retryable
+    /// errors: AWS's own messages (400, 404) are kept as AWS wrote them.
+    pub fn in_call(self, operation: &str) -> Self {
+        match self {
+            AwsError::Retryable {
+                kind,
+                message,
+                retry_after,
+            } => AwsError::Retryable {
+                kind,
+                message: format!("{operation}: {message}"),
+                retry_after,
+            },
+            other => other,
         }
     }
 
@@ -174,11 +196,13 @@ pub(crate) fn from_response(
         },
         // A request timeout answered by a proxy or load balancer.
         408 => retryable(RetryKind::Timeout),
-        500..=599 => retryable(RetryKind::Server),
-        _ => AwsError::Invalid {
+        // Only AWS's 400 is a verdict on the request; any other status without a code we
+        // know (a 2xx or 3xx that is no answer, a 4xx from a proxy) is not.
+        400 => AwsError::Invalid {
             code: code_or_status(),
             message,
         },
+        _ => retryable(RetryKind::Server),
     }
 }
 
@@ -346,7 +370,22 @@ mod tests {
         assert_eq!(unavailable.category(), "server");
         assert_eq!(unavailable.retry_after(), secs);
         assert_eq!(from_response(502, None, m(), None).category(), "server");
-        assert_eq!(from_response(418, None, m(), None).category(), "invalid");
+        // Only a 400 is a verdict on the spec: an unknown 4xx or a 2xx that is no answer is not.
+        assert_eq!(from_response(400, None, m(), None).category(), "invalid");
+        assert_eq!(from_response(418, None, m(), None).category(), "server");
+        assert_eq!(from_response(200, None, m(), None).category(), "server");
+        assert!(from_response(413, None, m(), None).is_retryable());
+    }
+
+    #[test]
+    fn a_retryable_message_names_the_call_and_aws_messages_stay_as_written() {
+        let e = AwsError::retryable(RetryKind::Timeout, "request timed out")
+            .in_call("UpdateIntegration");
+        assert_eq!(e.message(), "UpdateIntegration: request timed out");
+        let nf = AwsError::NotFound {
+            message: "Invalid Integration identifier specified".into(),
+        };
+        assert_eq!(nf.clone().in_call("GetIntegration"), nf);
     }
 
     #[test]

@@ -144,7 +144,8 @@ def free_port() -> int:
 class Operator:
     """One `apigw-operator run` process, stopped by PID."""
 
-    def __init__(self, namespace: str, *extra: str, name: str = "operator", wait: bool = True):
+    def __init__(self, namespace: str, *extra: str, name: str = "operator", wait: bool = True,
+                 env: dict[str, str] | None = None):
         if not BINARY.exists():
             pytest.fail(f"{BINARY} is missing: run `cargo build` (make test does)", pytrace=False)
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -160,7 +161,7 @@ class Operator:
             *[item for pair in defaults.items() for item in pair],
             *extra,
         ]
-        env = dict(os.environ, HOSTNAME=f"{namespace}-{name}")
+        env = dict(os.environ, HOSTNAME=f"{namespace}-{name}", **(env or {}))
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait:
             wait_for(f"{name} /readyz", self.ready, timeout=60)
@@ -212,8 +213,8 @@ def operators(kube, emulator):
     """Starts operators for the test's namespace; stops them all at the end, and clears faults."""
     started: list[Operator] = []
 
-    def start(*extra: str, name: str = "operator", wait: bool = True) -> Operator:
-        op = Operator(kube.namespace, *extra, name=name, wait=wait)
+    def start(*extra: str, name: str = "operator", wait: bool = True, env: dict[str, str] | None = None) -> Operator:
+        op = Operator(kube.namespace, *extra, name=name, wait=wait, env=env)
         started.append(op)
         return op
 

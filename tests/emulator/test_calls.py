@@ -60,3 +60,18 @@ def test_reset_zeroes_both_counters(emulator, apigw):
 def test_unknown_admin_route_is_404(emulator):
     r = requests.get(f"{emulator.url}/_emulator/nope", timeout=10)
     assert r.status_code == 404
+
+
+def test_writes_are_logged_with_the_access_key_that_signed_them(emulator, apigw, method):
+    m = method("GET")
+    ids = {k: m[k] for k in ("restApiId", "resourceId", "httpMethod")}
+    apigw.put_integration(**ids, type="MOCK")
+    apigw.get_integration(**ids)
+    writes = emulator.admin("GET", "writes")
+    ops = [w["op"] for w in writes]
+    assert ops == ["CreateRestApi", "CreateResource", "PutMethod", "PutIntegration"], ops
+    key = apigw._request_signer._credentials.access_key
+    assert all(w["key"] == key for w in writes), writes
+    assert all(isinstance(w["t"], float) for w in writes)
+    requests.post(f"{emulator.url}/_emulator/calls/reset", timeout=10)
+    assert emulator.admin("GET", "writes") == []

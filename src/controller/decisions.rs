@@ -1,0 +1,467 @@
+//! Unit tests of the reconcile's decisions (`decide`, `next_status`, deletion), against the
+//! in-memory API Gateway. The end-to-end tests prove the same behaviours against the real API
+//! server and the emulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+use super::*;
+use crate::aws::fake::FakeAws;
+use crate::crd::ApiGatewayIntegrationSpec;
+use crate::integration::IntegrationResponse;
+
+fn key() -> IntegrationKey {
+    IntegrationKey {
+        region: "us-east-1".into(),
+        rest_api_id: "api1".into(),
+        resource_id: "res1".into(),
+        http_method: "POST".into(),
+    }
+}
+
+fn live() -> Integration {
+    serde_json::from_value(serde_json::json!({
+        "type": "HTTP", "httpMethod": "POST", "uri": "https://old.example.com",
+        "timeoutInMillis": 29000, "passthroughBehavior": "WHEN_NO_MATCH",
+    }))
+    .unwrap()
+}
+
+fn object(name: &str, created: i64, spec: serde_json::Value) -> ApiGatewayIntegration {
+    let mut full = serde_json::json!({
+        "restApiId": "api1", "resourceId": "res1", "httpMethod": "POST", "region": "us-east-1",
+    });
+    full.as_object_mut()
+        .unwrap()
+        .extend(spec.as_object().unwrap().clone());
+    let spec: ApiGatewayIntegrationSpec = serde_json::from_value(full).unwrap();
+    let mut obj = ApiGatewayIntegration::new(name, spec);
+    obj.metadata = ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some("ns".into()),
+        uid: Some(format!("uid-{name}")),
+        generation: Some(1),
+        resource_version: Some("10".into()),
+        creation_timestamp: Some(Time(
+            k8s_openapi::jiff::Timestamp::from_second(created).unwrap(),
+        )),
+        ..ObjectMeta::default()
+    };
+    obj
+}
+
+fn context(aws: FakeAws) -> Context<FakeAws> {
+    // No API server: the only kube calls decide makes are Events, which fail and are logged.
+    let (service, handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    drop(handle);
+    let client = kube::Client::new(service, "default");
+    let settings = Settings {
+        default_region: "us-east-1".into(),
+        resync_period: Duration::from_secs(600),
+        backoff: BackoffConfig {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(5),
+            factor: 2.0,
+        },
+        reporter: "test".into(),
+    };
+    Context::new(client, Arc::new(aws), settings, Arc::new(Metrics::new()))
+}
+
+fn synced_status(integration: Integration, generation: i64) -> ApiGatewayIntegrationStatus {
+    ApiGatewayIntegrationStatus {
+        observed_generation: Some(generation),
+        synced_generation: Some(generation),
+        integration: Some(integration),
+        target: Some(resolved(&key())),
+        ..ApiGatewayIntegrationStatus::default()
+    }
+}
+
+#[tokio::test]
+async fn a_younger_claimant_is_in_conflict_and_calls_nothing() {
+    let ctx = context(FakeAws::with(&key(), live()));
+    let owner = Arc::new(object(
+        "old",
+        100,
+        serde_json::json!({"uri": "https://a.example.com"}),
+    ));
+    let younger = object(
+        "young",
+        200,
+        serde_json::json!({"uri": "https://b.example.com"}),
+    );
+    let peers = vec![owner.clone(), Arc::new(younger.clone())];
+    ctx.set_peers(Box::new(move || peers.clone()));
+    let decision = decide(&younger, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    match &decision.outcome {
+        Outcome::Conflict(message) => assert!(message.contains("ns/old"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(decision.requeue_after, Some(CONFLICT_RECHECK));
+    assert!(ctx.aws.calls.lock().unwrap().is_empty(), "zero AWS calls");
+    // Pinned from its own resolution, so later checks need no lookup either.
+    assert_eq!(decision.target, Some(resolved(&key())));
+
+    // The owner is not in conflict.
+    let owner_decision = decide(&owner, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(owner_decision.outcome, Outcome::Synced);
+}
+
+#[tokio::test]
+async fn the_next_oldest_takes_over_when_the_owner_is_gone() {
+    let ctx = context(FakeAws::with(&key(), live()));
+    let younger = object(
+        "young",
+        200,
+        serde_json::json!({"uri": "https://b.example.com"}),
+    );
+    let peers = vec![Arc::new(younger.clone())];
+    ctx.set_peers(Box::new(move || peers.clone()));
+    let decision = decide(&younger, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(
+        ctx.aws.get(&key()).unwrap().uri.as_deref(),
+        Some("https://b.example.com")
+    );
+}
+
+#[tokio::test]
+async fn equal_timestamps_order_by_namespace_and_name() {
+    let a = Arc::new(object("a", 100, serde_json::json!({})));
+    let b = object("b", 100, serde_json::json!({}));
+    let peers = vec![a.clone(), Arc::new(b.clone())];
+    assert_eq!(
+        other_owner(&b, &resolved(&key()), &peers, "us-east-1"),
+        Some("ns/a".into())
+    );
+    assert_eq!(
+        other_owner(&a, &resolved(&key()), &peers, "us-east-1"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn an_ignored_op_is_not_converged_with_its_path_and_bounded() {
+    let aws = FakeAws::with(&key(), live());
+    aws.ignore_paths
+        .lock()
+        .unwrap()
+        .push("/timeoutInMillis".into());
+    let ctx = context(aws);
+    let obj = object(
+        "a",
+        1,
+        serde_json::json!({"timeoutInMillis": 1000, "uri": "https://new.example.com"}),
+    );
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    match &decision.outcome {
+        Outcome::NotConverged(message) => {
+            assert!(message.contains("/timeoutInMillis"), "{message}");
+            assert!(!message.contains("1000"), "paths, never values: {message}");
+        }
+        other => panic!("expected NotConverged, got {other:?}"),
+    }
+    // One UpdateIntegration: sending the same op again at once would only repeat the answer.
+    assert_eq!(ctx.aws.count("UpdateIntegration"), 1);
+    assert!(!decision.verdict, "never Synced, syncedGeneration stays");
+    let sent = decision.sent.clone().unwrap();
+    assert_eq!(sent.len(), 2, "the ops of the last call: {sent:?}");
+    // Retried with backoff a few times, then once per resync period.
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let d = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+            .await
+            .unwrap();
+        waits.push(d.requeue_after.unwrap());
+    }
+    assert!(
+        waits[..2].iter().all(|w| *w <= Duration::from_secs(5)),
+        "{waits:?}"
+    );
+    assert!(
+        waits[3..].iter().all(|w| *w >= Duration::from_secs(500)),
+        "{waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stray_field_gets_one_more_patch_and_last_patch_operations_is_the_last_call() {
+    let aws = FakeAws::with(&key(), live());
+    let ctx = context(aws);
+    // The status copy is older than AWS: AWS has a stray timeout the copy does not show.
+    let mut stale_copy = live();
+    stale_copy.timeout_in_millis = Some(29000);
+    ctx.aws
+        .integrations
+        .lock()
+        .unwrap()
+        .get_mut(&key())
+        .unwrap()
+        .timeout_in_millis = Some(5000);
+    let mut obj = object(
+        "a",
+        1,
+        serde_json::json!({"uri": "https://new.example.com", "timeoutInMillis": 29000}),
+    );
+    obj.metadata.generation = Some(2);
+    let decision = decide(&obj, &ctx, &synced_status(stale_copy, 1))
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(ctx.aws.count("UpdateIntegration"), 2);
+    assert_eq!(ctx.aws.count("GetIntegration"), 0);
+    let sent = decision.sent.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, "/timeoutInMillis");
+}
+
+#[tokio::test]
+async fn an_unreadable_answer_is_retryable_and_names_the_call() {
+    let aws = FakeAws::with(&key(), live());
+    aws.fail_next(
+        "UpdateIntegration",
+        AwsError::retryable(
+            RetryKind::Server,
+            "unreadable response (HTTP 200): expected value",
+        )
+        .in_call("UpdateIntegration"),
+    );
+    let ctx = context(aws);
+    let obj = object(
+        "a",
+        1,
+        serde_json::json!({"uri": "https://new.example.com"}),
+    );
+    let Err(Error::Aws(e)) = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default()).await
+    else {
+        panic!("expected an AWS error");
+    };
+    let outcome = outcome_of_error(&e);
+    assert_eq!(outcome.reason(), "AwsError", "not a verdict on the spec");
+    assert!(e.to_string().starts_with("UpdateIntegration: "), "{e}");
+    // Only a 400 is InvalidSpec.
+    let invalid = AwsError::Invalid {
+        code: "BadRequestException".into(),
+        message: "Invalid patch path".into(),
+    };
+    assert_eq!(outcome_of_error(&invalid).reason(), "InvalidSpec");
+}
+
+#[tokio::test]
+async fn a_cached_object_older_than_our_status_write_is_stale_however_long_it_lags() {
+    let ctx = context(FakeAws::default());
+    let mut obj = object("a", 1, serde_json::json!({}));
+    ctx.wrote_status("ns/a", Some("120".into()));
+    obj.metadata.resource_version = Some("119".into());
+    assert!(ctx.is_stale("ns/a", &obj));
+    assert!(
+        ctx.is_stale("ns/a", &obj),
+        "still stale: no timer lets it through"
+    );
+    obj.metadata.resource_version = Some("120".into());
+    assert!(!ctx.is_stale("ns/a", &obj));
+    obj.metadata.resource_version = Some("119".into());
+    assert!(!ctx.is_stale("ns/a", &obj), "caught up once: forgotten");
+}
+
+#[tokio::test]
+async fn a_failed_change_is_still_a_change_at_its_retry() {
+    let aws = FakeAws::with(&key(), live());
+    aws.fail_next(
+        "UpdateIntegration",
+        AwsError::retryable(RetryKind::Server, "InternalFailure"),
+    );
+    let ctx = context(aws);
+    let mut obj = object(
+        "a",
+        1,
+        serde_json::json!({"uri": "https://new.example.com"}),
+    );
+    obj.metadata.generation = Some(2);
+    let status = synced_status(live(), 1);
+    assert!(decide(&obj, &ctx, &status).await.is_err());
+    // finish wrote the failure for generation 2; syncedGeneration stays at 1.
+    let failed = Decision::without_aws(Outcome::AwsError("x".into()), None);
+    let after_failure = next_status(&status, &failed, Vec::new(), Some(2));
+    assert_eq!(after_failure.observed_generation, Some(2));
+    assert_eq!(after_failure.synced_generation, Some(1));
+    // The retry plans from the last answer: no read, one UpdateIntegration.
+    let decision = decide(&obj, &ctx, &after_failure).await.unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(ctx.aws.count("GetIntegration"), 0);
+    assert_eq!(ctx.aws.count("UpdateIntegration"), 2);
+    assert_eq!(
+        synced_generation(&next_status(&after_failure, &decision, Vec::new(), Some(2))),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn a_re_create_is_decided_from_a_fresh_read_and_puts_the_responses_back() {
+    let mut with_responses = live();
+    let response = |pattern: &str| IntegrationResponse {
+        status_code: None,
+        selection_pattern: Some(pattern.into()),
+        ..IntegrationResponse::default()
+    };
+    let mut responses = BTreeMap::new();
+    for (code, pattern) in [("200", ""), ("404", ".*Not Found.*")] {
+        let mut r = response(pattern);
+        r.status_code = Some(code.into());
+        responses.insert(code.to_string(), r);
+    }
+    with_responses.integration_responses = Some(responses.clone());
+    let ctx = context(FakeAws::with(&key(), with_responses));
+    // The status copy is fresh and says HTTP without responses: it must not be trusted for a
+    // re-create.
+    ctx.remember("ns/a", Duration::from_secs(600));
+    let obj = object(
+        "a",
+        1,
+        serde_json::json!({"type": "HTTP_PROXY", "integrationHttpMethod": "POST",
+                           "uri": "https://old.example.com", "managementPolicy": "CreateOrUpdate"}),
+    );
+    let mut status = synced_status(live(), 1);
+    status.synced_generation = Some(0);
+    let decision = decide(&obj, &ctx, &status).await.unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    let calls = ctx.aws.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [
+            "GetIntegration",
+            "PutIntegration",
+            "PutIntegrationResponse",
+            "PutIntegrationResponse"
+        ]
+    );
+    let now = ctx.aws.get(&key()).unwrap();
+    assert_eq!(now.integration_type.as_deref(), Some("HTTP_PROXY"));
+    assert_eq!(now.integration_responses, Some(responses.clone()));
+    assert_eq!(
+        decision.integration.unwrap().integration_responses,
+        Some(responses)
+    );
+}
+
+#[tokio::test]
+async fn responses_aws_kept_across_a_re_create_cost_nothing() {
+    let mut with_responses = live();
+    let mut responses = BTreeMap::new();
+    responses.insert(
+        "200".to_string(),
+        IntegrationResponse {
+            status_code: Some("200".into()),
+            ..IntegrationResponse::default()
+        },
+    );
+    with_responses.integration_responses = Some(responses);
+    let mut aws = FakeAws::with(&key(), with_responses);
+    aws.put_keeps_responses = true;
+    let ctx = context(aws);
+    let obj = object(
+        "a",
+        1,
+        serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate"}),
+    );
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(ctx.aws.count("PutIntegrationResponse"), 0);
+}
+
+#[tokio::test]
+async fn requires_replacement_is_not_reported_from_a_snapshot_or_a_status_copy() {
+    let ctx = context(FakeAws::with(&key(), live()));
+    ctx.remember("ns/a", Duration::from_secs(600));
+    // The copy says MOCK, AWS says HTTP: the spec (HTTP) matches AWS, not the copy.
+    let mut copy = live();
+    copy.integration_type = Some("MOCK".into());
+    let obj = object("a", 1, serde_json::json!({"type": "HTTP"}));
+    let decision = decide(&obj, &ctx, &synced_status(copy, 1)).await.unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(ctx.aws.count("GetIntegration"), 1);
+    assert_eq!(ctx.aws.count("PutIntegration"), 0);
+}
+
+#[tokio::test]
+async fn a_target_that_resolves_elsewhere_is_target_changed_with_zero_writes() {
+    let ctx = context(FakeAws::with(&key(), live()));
+    let obj = object(
+        "a",
+        1,
+        serde_json::json!({"region": "eu-west-1", "uri": "https://new.example.com"}),
+    );
+    let decision = decide(&obj, &ctx, &synced_status(live(), 1)).await.unwrap();
+    match &decision.outcome {
+        Outcome::TargetChanged(message) => {
+            assert!(
+                message.contains("eu-west-1") && message.contains("us-east-1"),
+                "{message}"
+            )
+        }
+        other => panic!("expected TargetChanged, got {other:?}"),
+    }
+    assert_eq!(ctx.aws.count("UpdateIntegration"), 0);
+    assert_eq!(ctx.aws.count("PutIntegration"), 0);
+    // The pinned target stays in status.
+    let next = next_status(&synced_status(live(), 1), &decision, Vec::new(), Some(1));
+    assert_eq!(next.target, Some(resolved(&key())));
+}
+
+#[tokio::test]
+async fn a_failed_deletion_is_an_error_and_a_handed_over_integration_is_not_deleted() {
+    let aws = FakeAws::with(&key(), live());
+    aws.fail_next(
+        "DeleteIntegration",
+        AwsError::retryable(RetryKind::Server, "InternalFailure"),
+    );
+    let ctx = context(aws);
+    let mut obj = object("a", 1, serde_json::json!({"deletionPolicy": "Delete"}));
+    obj.status = Some(synced_status(live(), 1));
+    assert!(delete_in_aws(&obj, &ctx).await.is_err());
+    assert!(ctx.aws.get(&key()).is_some(), "still there");
+    // A younger object claims the same integration: it takes it over.
+    let younger = Arc::new(object("b", 2, serde_json::json!({})));
+    let peers = vec![younger];
+    ctx.set_peers(Box::new(move || peers.clone()));
+    assert_eq!(ctx.successor(&obj, &resolved(&key())), Some("ns/b".into()));
+    delete_in_aws(&obj, &ctx).await.unwrap();
+    assert!(ctx.aws.get(&key()).is_none());
+}
+
+#[tokio::test]
+async fn an_invalid_spec_waits_a_resync_period_after_a_restart() {
+    let ctx = context(FakeAws::default());
+    let obj = object("a", 1, serde_json::json!({}));
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let status = ApiGatewayIntegrationStatus {
+        observed_generation: Some(1),
+        conditions: conditions_for(&Outcome::InvalidSpec("400".into()), &[], Some(1), &now),
+        ..ApiGatewayIntegrationStatus::default()
+    };
+    let wait = invalid_spec_wait(&obj, &status, &ctx).unwrap();
+    assert!(
+        wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+        "{wait:?}"
+    );
+    // A new generation is tried at once.
+    let mut changed = obj.clone();
+    changed.metadata.generation = Some(2);
+    assert_eq!(invalid_spec_wait(&changed, &status, &ctx), None);
+}
