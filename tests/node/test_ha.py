@@ -149,14 +149,10 @@ def test_rolling_update_keeps_writing_and_moves_the_lease(ha, emulator):
     HANDOVER.update(first=first, next=later[0], gap=gap)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEPENDS ON the operator releasing its Lease on SIGTERM (src/run.rs; being done on main): until then "
-    "the next replica waits for the Lease to expire (measured: about LEASE_SECONDS, 15 s). Once that lands this "
-    "test passes, and strict xfail turns that into a failure: remove this marker then."))
 def test_rolling_update_hands_the_lease_over(ha):
     """The hand-over within a third of the Lease's duration needs the leader to release its Lease
-    when it is stopped (SIGTERM): without that, the next replica waits for the Lease to expire.
-    That release is the operator's (src/run.rs), not the chart's."""
+    when it is stopped (SIGTERM; src/leader.rs, Elector::release): without that, the next replica
+    waits for the Lease to expire (measured before that change: about 15 s, the Lease's duration)."""
     assert HANDOVER, "test_rolling_update_keeps_writing_and_moves_the_lease did not record the hand-over"
     first, gap = HANDOVER["first"], HANDOVER["gap"]
     assert gap < LEASE_SECONDS / 3, (
