@@ -8,7 +8,7 @@
 #     apigw-operator` (the Dockerfile's command, the real release profile with fat LTO), with its
 #     target directory in a cache outside the clone keyed by Cargo.lock:
 #     ~/.cache/apigw-operator/musl-target-<sha256(Cargo.lock) 12 hex>, so a warm run rebuilds only
-#     the crate itself;
+#     the crate itself (a new Cargo.lock starts from a copy of the newest older one);
 #   - the base: what distroless/static-debian12:nonroot provides that the operator uses (the
 #     nonroot user 65532 in /etc/passwd and /etc/group, Debian's CA bundle at
 #     /etc/ssl/certs/ca-certificates.crt, /tmp, /home/nonroot), written by hack/oci-image.py;
@@ -42,6 +42,17 @@ version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
 lock_hash="$(sha256sum Cargo.lock | cut -c1-12)"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/apigw-operator"
 target_dir="${APIGW_MUSL_TARGET_DIR:-$cache_root/musl-target-$lock_hash}"
+if [ ! -d "$target_dir" ] && [ -z "${APIGW_MUSL_TARGET_DIR:-}" ]; then
+    # A new Cargo.lock: start from the newest target dir of an older one, so that cargo rebuilds
+    # only what changed (the fat-LTO build of every dependency takes many minutes here); keep
+    # the two newest.
+    newest="$(ls -dt "$cache_root"/musl-target-* 2>/dev/null | head -n1 || true)"
+    if [ -n "$newest" ]; then
+        log "seeding $target_dir from $newest"
+        cp -a "$newest" "$target_dir.tmp" && mv "$target_dir.tmp" "$target_dir"
+    fi
+    ls -dt "$cache_root"/musl-target-* 2>/dev/null | tail -n +3 | while IFS= read -r old; do rm -rf "$old"; done
+fi
 mkdir -p "$target_dir"
 
 start=$(date +%s)
