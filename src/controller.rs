@@ -414,11 +414,26 @@ async fn reconcile_inner<A: AwsApi>(
 
     // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
-    match (obj.spec.deletion_policy, has_finalizer) {
+    let patched = match (obj.spec.deletion_policy, has_finalizer) {
         (DeletionPolicy::Delete, false) => add_finalizer(&api, obj).await?,
-        (DeletionPolicy::Retain, true) => remove_finalizer(&api, obj).await?,
-        _ => {}
-    }
+        (DeletionPolicy::Retain, true) => {
+            remove_finalizer(&api, obj).await?;
+            None
+        }
+        _ => None,
+    };
+    // The status write carries the version it was decided on: our own finalizer patch is not
+    // someone else's change.
+    let with_finalizer;
+    let obj = match patched {
+        Some(version) => {
+            let mut updated = obj.clone();
+            updated.metadata.resource_version = Some(version);
+            with_finalizer = updated;
+            &with_finalizer
+        }
+        None => obj,
+    };
     if paused {
         return finish(&api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
     }
@@ -1183,17 +1198,19 @@ fn finalizer_params() -> PatchParams {
     }
 }
 
+/// Adds the finalizer; returns the object's new resourceVersion.
 async fn add_finalizer(
     api: &Api<ApiGatewayIntegration>,
     obj: &ApiGatewayIntegration,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let mut finalizers = obj.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
     let patch =
         json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    api.patch(&obj.name_any(), &finalizer_params(), &Patch::Merge(&patch))
+    let patched = api
+        .patch(&obj.name_any(), &finalizer_params(), &Patch::Merge(&patch))
         .await?;
-    Ok(())
+    Ok(patched.resource_version())
 }
 
 async fn remove_finalizer(

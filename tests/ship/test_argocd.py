@@ -62,12 +62,13 @@ def test_health_of_objects_the_operator_reconciled():
     kube = Kube(ns)
     operator = e2e.Operator(ns, name="argocd")
     try:
+        # One integration each: objects on one integration would be in Conflict but the oldest.
         ids = emulator.api_with_method(integration=PUT_HTTP)
         missing = dict(ids, resourceId="nosuch")
         kube.apply(manifest("ready", ids, timeoutInMillis=1500))
-        kube.apply(manifest("replace", ids, type="MOCK"))
+        kube.apply(manifest("replace", emulator.api_with_method(integration=PUT_HTTP), type="MOCK"))
         kube.apply(manifest("missing", missing, timeoutInMillis=1500))
-        paused = manifest("paused", ids, timeoutInMillis=1500)
+        paused = manifest("paused", emulator.api_with_method(integration=PUT_HTTP), timeoutInMillis=1500)
         paused["metadata"]["annotations"] = {"apigw.dev/paused": "true"}
         kube.apply(paused)
         expected = {"ready": ("Synced", "Healthy"), "replace": ("RequiresReplacement", "Degraded"),

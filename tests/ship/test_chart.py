@@ -16,7 +16,7 @@ IMAGE = "ghcr.io/apigw-operator/apigw-operator"
 
 # The API calls the operator makes (src/controller.rs, kube-runtime's Controller and Recorder).
 RULES = [
-    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations"], "verbs": ["patch"]},
     {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations/status"], "verbs": ["patch"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},

@@ -62,10 +62,11 @@ objects. One rule per purpose, so that each can be audited (and the chart's test
 turn and watch the operator fail).
 */}}
 {{- define "apigw-operator.rules" -}}
-# Watch ApiGatewayIntegrations (the controller's list+watch; the start-up CRD check lists).
+# Watch ApiGatewayIntegrations (the controller's list+watch; the start-up CRD check lists; get
+# re-reads an object whose status write met a newer version, to check it is the same object).
 - apiGroups: ["apigw.dev"]
   resources: ["apigatewayintegrations"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]
 # Add and remove the apigw.dev/cleanup finalizer (a merge patch of metadata.finalizers).
 - apiGroups: ["apigw.dev"]
   resources: ["apigatewayintegrations"]
