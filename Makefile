@@ -4,7 +4,7 @@ CARGO ?= cargo
 CRD_FILE := crds/apigatewayintegrations.apigw.dev.yaml
 CHART_CRD_DIR := charts/apigw-operator/crds
 
-.PHONY: test lint fmt crds build testenv-up testenv-down test-unit demo demo-down test-ship golden bench test-faults test-faults-ci fuzz
+.PHONY: test lint fmt crds build testenv-up testenv-down node-up image test-node testenv-leftovers test-unit demo demo-down test-ship golden bench test-faults test-faults-ci fuzz
 
 ## test: fmt --check, clippy -D warnings, then every test against a fresh test environment
 test:
@@ -31,9 +31,25 @@ crds:
 testenv-up:
 	hack/testenv-up.sh
 
-## testenv-down: stop what testenv-up started
+## testenv-down: stop what testenv-up (or node-up) started
 testenv-down:
 	hack/testenv-down.sh
+
+## node-up: testenv-up in node mode (TESTENV_NODE=1): also a controller-manager, a scheduler and two nodes (containerd + kubelet) on 127.0.0.1/127.0.0.2 where pods run
+node-up:
+	TESTENV_NODE=1 hack/testenv-up.sh
+
+## image: the operator's OCI image from a static musl release build, no registry or engine (target/image/); imported into the nodes when they run
+image:
+	hack/build-image.sh
+
+## test-node: tests/node, the operator as a pod from its own image (brings node mode up and down; make test runs it)
+test-node:
+	hack/test-node.sh
+
+## testenv-leftovers: after testenv-down, check that node mode left no process, mount, cgroup, sysctl, iptables rule, link or netns
+testenv-leftovers:
+	hack/testenv-leftovers.sh
 
 ## test-unit: the Rust tests that need no environment (planner, CRD, CLI)
 test-unit:

@@ -14,6 +14,9 @@
 #     (what etcd's own main.go does), with the etcd sibling modules at the
 #     same version;
 #   - helm: helm.sh/helm/v3/cmd/helm.
+# Node mode (`--node`, or TESTENV_NODE=1): also kubelet, kube-scheduler and
+# kube-controller-manager, from the same k8s.io/kubernetes module and wrapper
+# scheme (their own wrapper directory, src/kube-node), into the same bin dir.
 # Environment: APIGW_TESTENV_CACHE overrides the cache root.
 set -euo pipefail
 
@@ -24,8 +27,13 @@ testenv_load_versions
 BIN_DIR="$(testenv_bin_dir)"
 CACHE_DIR="$(dirname "$BIN_DIR")"
 
+WANTED="$TESTENV_BINARIES"
+if [ "${1:-}" = "--node" ] || [ "${TESTENV_NODE:-}" = 1 ]; then
+    WANTED="$WANTED $TESTENV_NODE_BINARIES"
+fi
+
 missing=""
-for b in $TESTENV_BINARIES; do
+for b in $WANTED; do
     [ -x "$BIN_DIR/$b" ] || missing="$missing $b"
 done
 if [ -z "$missing" ]; then
@@ -94,15 +102,22 @@ need() {
     return 1
 }
 
+# build_kube WRAPPER BINARY...: builds k8s.io/kubernetes/cmd/BINARY for each BINARY in the
+# wrapper module src/WRAPPER.
 build_kube() {
-    local minor patch staging_version dir gomod mods m date ver_pkg ldflags
+    local wrapper="$1" minor patch staging_version dir gomod mods m date ver_pkg ldflags cmds=() pkgs=() b
+    shift
+    for b in "$@"; do
+        cmds+=("k8s.io/kubernetes/cmd/$b@$KUBE_VERSION")
+        pkgs+=("k8s.io/kubernetes/cmd/$b")
+    done
     minor="$(echo "$KUBE_VERSION" | cut -d. -f2)"
     patch="$(echo "$KUBE_VERSION" | cut -d. -f3)"
     staging_version="v0.$minor.$patch"
 
     gomod="$(gomod_path "k8s.io/kubernetes@$KUBE_VERSION")"
     if [ -z "$gomod" ] || [ ! -r "$gomod" ]; then testenv_die "could not find the go.mod of k8s.io/kubernetes@$KUBE_VERSION"; fi
-    dir="$(new_wrapper kube "1.$(go_minor_of "$gomod")")"
+    dir="$(new_wrapper "$wrapper" "1.$(go_minor_of "$gomod")")"
     cd "$dir"
     # Same GODEBUG defaults as upstream's build (its go.mod's godebug line).
     grep '^godebug ' "$gomod" >>go.mod || true
@@ -116,7 +131,7 @@ build_kube() {
     done
 
     testenv_log "kube: resolving k8s.io/kubernetes@$KUBE_VERSION"
-    run go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" "k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION"
+    run go get -tool "${cmds[@]}"
 
     date="$(module_time "k8s.io/kubernetes@$KUBE_VERSION")"
     ldflags="-s -w"
@@ -127,10 +142,10 @@ build_kube() {
         ldflags="$ldflags -X $ver_pkg.gitTreeState=clean -X $ver_pkg.gitCommit="
         [ -n "$date" ] && ldflags="$ldflags -X $ver_pkg.buildDate=$date"
     done
-    testenv_log "kube: building kube-apiserver and kubectl (the slow part)"
+    testenv_log "kube: building $* (the slow part)"
     mkdir -p out
-    run go build -trimpath -ldflags "$ldflags" -o out/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-    install_bins out kube-apiserver kubectl
+    run go build -trimpath -ldflags "$ldflags" -o out/ "${pkgs[@]}"
+    install_bins out "$@"
 }
 
 # Prints the minor of the "go 1.N[.P]" line of a go.mod file.
@@ -198,9 +213,10 @@ build_helm() {
 start=$(date +%s)
 if need etcd; then (build_etcd); fi
 if need helm; then (build_helm); fi
-if need kube-apiserver kubectl; then (build_kube); fi
+if need kube-apiserver kubectl; then (build_kube kube kube-apiserver kubectl); fi
+if need $TESTENV_NODE_BINARIES; then (build_kube kube-node $TESTENV_NODE_BINARIES); fi
 
-for b in $TESTENV_BINARIES; do
+for b in $WANTED; do
     [ -x "$BIN_DIR/$b" ] || testenv_die "$BIN_DIR/$b is missing after the build; rerun: hack/build-testenv.sh"
 done
 testenv_log "built$missing in $(($(date +%s) - start)) s into $BIN_DIR"

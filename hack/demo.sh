@@ -3,17 +3,31 @@
 # command. It leaves everything running and prints how to look around and how to stop
 # (`make demo-down`). DEMO_USE_EXISTING_CLUSTER=1 uses the cluster of KUBECONFIG instead of
 # starting kube-apiserver (the emulator still starts locally).
+#
+# DEMO_IN_CLUSTER=1: the operator runs in the cluster, as the chart's pod from the image that
+# `make image` builds, on the test environment's nodes (node mode, TESTENV_NODE=1). Its default
+# is 1 when the test environment already runs in node mode (`make node-up`) and 0 otherwise:
+# node mode needs root and, cold, about 6 more minutes of Go builds and a few minutes of the
+# musl release build, too much for the first `make demo` of a quick start. DEMO_IN_CLUSTER=0
+# runs target/debug/apigw-operator as a process.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STATE=target/demo
 mkdir -p "$STATE"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+if [ -z "${DEMO_IN_CLUSTER:-}" ]; then
+    if grep -qs ' node x' target/testenv/mode; then DEMO_IN_CLUSTER=1; else DEMO_IN_CLUSTER=0; fi
+fi
+
 say "building the operator"
 cargo build --quiet
 
 say "starting the test environment"
-if [ "${DEMO_USE_EXISTING_CLUSTER:-}" = 1 ]; then
+if [ "$DEMO_IN_CLUSTER" = 1 ]; then
+    [ "${DEMO_USE_EXISTING_CLUSTER:-}" != 1 ] || { echo "DEMO_IN_CLUSTER=1 runs on the local nodes: not with DEMO_USE_EXISTING_CLUSTER=1" >&2; exit 1; }
+    TESTENV_NODE=1 hack/testenv-up.sh
+elif [ "${DEMO_USE_EXISTING_CLUSTER:-}" = 1 ]; then
     [ -n "${KUBECONFIG:-}" ] || { echo "DEMO_USE_EXISTING_CLUSTER=1 needs KUBECONFIG" >&2; exit 1; }
     TESTENV_USE_EXISTING_CLUSTER=1 hack/testenv-up.sh
 else
@@ -48,15 +62,43 @@ PY
 say "applying examples/petstore.yaml"
 kubectl apply -f examples/petstore.yaml
 
-say "starting the operator (log: $STATE/operator.log)"
 curl -s -X POST "$APIGW_EMULATOR_ADMIN/_emulator/calls/reset" >/dev/null
 if [ -f "$STATE/operator.pid" ] && kill -0 "$(cat "$STATE/operator.pid")" 2>/dev/null; then
-    kill "$(cat "$STATE/operator.pid")"; while kill -0 "$(cat "$STATE/operator.pid")" 2>/dev/null; do sleep 0.2; done
+    kill "$(cat "$STATE/operator.pid")"
+    for _ in $(seq 1 100); do kill -0 "$(cat "$STATE/operator.pid")" 2>/dev/null || break; sleep 0.2; done
+    rm -f "$STATE/operator.pid"
 fi
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/debug/apigw-operator run --namespace default --metrics-addr "127.0.0.1:$port" --resync-period 30 >"$STATE/operator.log" 2>&1 &
-echo $! >"$STATE/operator.pid"
-echo "operator pid $(cat "$STATE/operator.pid"), metrics on http://127.0.0.1:$port/metrics"
+if [ "$DEMO_IN_CLUSTER" = 1 ]; then
+    say "building the operator's image and importing it into the nodes (make image)"
+    hack/build-image.sh >/dev/null
+    say "helm install apigw-operator charts/apigw-operator (the pod, from ghcr.io/apigw-operator/apigw-operator:$(sed -n 's/^appVersion: "\(.*\)"$/\1/p' charts/apigw-operator/Chart.yaml))"
+    # The chart's defaults, plus what this environment needs: hostNetwork (the API server and the
+    # emulator listen on 127.0.0.1 and no kube-proxy runs), the API server's address, the
+    # emulator's endpoint and dummy credentials, and the nodes' taint.
+    cat >"$STATE/values.yaml" <<YAML
+aws: {region: us-east-1, endpointUrl: "$AWS_ENDPOINT_URL"}
+watchNamespace: default
+resyncPeriod: 30
+hostNetwork: true
+metrics: {port: $port}
+extraEnv:
+  - {name: KUBERNETES_SERVICE_HOST, value: "$TESTENV_APISERVER_HOST"}
+  - {name: KUBERNETES_SERVICE_PORT, value: "$TESTENV_APISERVER_PORT"}
+  - {name: AWS_ACCESS_KEY_ID, value: testing}
+  - {name: AWS_SECRET_ACCESS_KEY, value: testing}
+tolerations:
+  - {key: "${TESTENV_NODE_TAINT%%=*}", operator: Exists, effect: NoSchedule}
+YAML
+    helm upgrade --install apigw-operator charts/apigw-operator -n apigw-system --create-namespace \
+        -f "$STATE/values.yaml" --wait --timeout 180s
+    echo "metrics on the pod's IP (its node's): kubectl get pods -n apigw-system -o wide; port $port"
+else
+    say "starting the operator (log: $STATE/operator.log)"
+    target/debug/apigw-operator run --namespace default --metrics-addr "127.0.0.1:$port" --resync-period 30 >"$STATE/operator.log" 2>&1 &
+    echo $! >"$STATE/operator.pid"
+    echo "operator pid $(cat "$STATE/operator.pid"), metrics on http://127.0.0.1:$port/metrics"
+fi
 
 say "kubectl get agi, until READY=True"
 kubectl get agi
@@ -76,6 +118,16 @@ kubectl get agi petstore-pets-post -o jsonpath='{.status.lastPatchOperations}'; 
 echo "AWS calls the emulator counted since the operator started (lookups, reads, writes):"
 curl -s "$APIGW_EMULATOR_ADMIN/_emulator/calls"; echo
 
+if [ "$DEMO_IN_CLUSTER" = 1 ]; then
+    say "the operator's pod next to the object it manages"
+    kubectl get pods -n apigw-system -o wide
+    echo
+    kubectl get agi -o wide
+    logs="kubectl logs -n apigw-system deploy/apigw-operator -f"
+else
+    logs="tail -f $STATE/operator.log"
+fi
+
 cat <<TXT
 
 Everything is still running:
@@ -83,6 +135,6 @@ Everything is still running:
   kubectl get agi -o wide
   kubectl describe agi petstore-pets-post
   target/debug/apigw-operator plan -f examples/petstore.yaml --aws
-  tail -f $STATE/operator.log
+  $logs
 Stop it all with: make demo-down
 TXT

@@ -34,3 +34,11 @@ echo "== pytest (emulator, environment, operator end to end)"
 "$python" -m pytest -q tests/emulator tests/testenv tests/e2e tests/ship
 echo "== fault matrix, CI subset (make test-faults for the full run)"
 FAULT_OBJECTS=50 "$python" -m pytest -q -s tests/faults -k "throttle_50 or sigkilled or api_server_restarted"
+echo "== node mode: the operator as a pod from its own image (make test-node)"
+if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" = 1 ]; then
+    echo "NOT RUN: tests/node need the local nodes (TESTENV_NODE=1), not TESTENV_USE_EXISTING_CLUSTER=1" >&2
+else
+    # Restarts the environment with nodes (a fresh cluster), builds and imports the image, runs
+    # tests/node, then (unless TESTENV_KEEP) stops it and checks that nothing was left behind.
+    hack/test-node.sh
+fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what hack/testenv-up.sh started (kube-apiserver, the emulator, etcd),
+# Stops what hack/testenv-up.sh started (kube-apiserver, the emulator, etcd, and
+# in node mode the node's parts: hack/node-down.sh),
 # by the pids in target/testenv/*.pid: SIGTERM, then SIGKILL after
 # TESTENV_STOP_TIMEOUT seconds (15). Removes the pid files, env.sh and etcd's
 # data; keeps the logs. Idempotent: with nothing running it does nothing.
@@ -35,6 +36,12 @@ alive() {
     kill -0 "$1" 2>/dev/null || return 1
     [ "$(sed -n 's/^[^)]*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
+
+# Node mode first (kubelets, containers, containerd, mounts, cgroups, host state), while the
+# apiserver still runs.
+# shellcheck source=hack/node-down.sh
+. "$HACK_DIR/node-down.sh"
+node_down
 
 pids=""
 for name in $TESTENV_SERVICES; do

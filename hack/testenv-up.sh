@@ -16,6 +16,10 @@
 # Environment:
 #   TESTENV_USE_EXISTING_CLUSTER=1 with KUBECONFIG=...: use that cluster; only
 #       the emulator is started and env.sh carries the given KUBECONFIG.
+#   TESTENV_NODE=1: node mode (hack/node-up.sh): also kube-controller-manager,
+#       kube-scheduler and TESTENV_NODE_COUNT (2) nodes (containerd + kubelet each),
+#       on which pods run for real. Needs root; installs Debian's containerd, runc,
+#       containernetworking-plugins, musl-tools and iptables when missing.
 #   TESTENV_START_TIMEOUT: seconds to wait for each part to be ready (90).
 #   APIGW_TESTENV_CACHE: cache root of the built binaries (see build-testenv.sh).
 # Stop it all with hack/testenv-down.sh (make testenv-down).
@@ -56,7 +60,12 @@ if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" = "1" ]; then
     MODE="existing $KUBECONFIG"
 else
     MODE="local $BIN_DIR"
+    if [ "${TESTENV_NODE:-}" = 1 ]; then MODE="$MODE node x$TESTENV_NODE_COUNT"; fi
 fi
+NODE_MODE=0
+case "$MODE" in *" node x"*) NODE_MODE=1 ;; esac
+# shellcheck source=hack/node-up.sh
+. "$HACK_DIR/node-up.sh"
 
 EMULATOR_SETUP="$TESTENV_REPO_ROOT/hack/emulator/setup-venv.sh"
 EMULATOR_SERVER="$TESTENV_REPO_ROOT/hack/emulator/server.py"
@@ -92,6 +101,13 @@ already_up() {
             apiserver_ready "$(state_port APISERVER_PORT)" || return 1
             ;;
     esac
+    if [ "$NODE_MODE" = 1 ]; then
+        pid_alive kube-controller-manager && pid_alive kube-scheduler || return 1
+        local i
+        for i in $(seq 0 $((TESTENV_NODE_COUNT - 1))); do
+            pid_alive "node$i-containerd" && pid_alive "node$i-kubelet" || return 1
+        done
+    fi
 }
 
 if already_up; then
@@ -100,7 +116,7 @@ if already_up; then
 fi
 
 # Something (or nothing) is left over: stop it and start afresh.
-if ls "$STATE"/*.pid >/dev/null 2>&1; then
+if ls "$STATE"/*.pid >/dev/null 2>&1 || [ -f "$STATE/host-before.json" ]; then
     testenv_log "a previous test environment is only partly up or differs; stopping it first"
     TESTENV_LOCK_HELD=1 "$HACK_DIR/testenv-down.sh"
 fi
@@ -111,7 +127,7 @@ STARTED=0
 fail() {
     local log
     printf '[testenv] ERROR: %s\n' "$*" >&2
-    for log in etcd kube-apiserver emulator; do
+    for log in etcd kube-apiserver emulator kube-controller-manager kube-scheduler node0-containerd node0-kubelet node1-containerd node1-kubelet; do
         if [ -s "$STATE/$log.log" ]; then
             printf '\n[testenv] ---- last lines of %s ----\n' "$STATE/$log.log" >&2
             tail -n 30 "$STATE/$log.log" >&2
@@ -202,6 +218,7 @@ case "$MODE" in
         BIN_DIR="$("$HACK_DIR/build-testenv.sh" 8>&-)" || testenv_die "building the test environment binaries failed; see above, then rerun: make testenv-up"
         ;;
 esac
+if [ "$NODE_MODE" = 1 ]; then node_prepare; fi
 
 testenv_log "setting up the emulator's Python venv: $EMULATOR_SETUP"
 PY_OUT="$(bash "$EMULATOR_SETUP" 8>&-)" || testenv_die "$EMULATOR_SETUP failed (see above); fix it and rerun: make testenv-up"
@@ -309,6 +326,11 @@ start_apiserver() {
     # TokenRequest API (kubectl create token) needs only the
     # service-account-* flags. With only a loopback address to advertise, the
     # "kubernetes" Service gets no endpoints (--endpoint-reconciler-type=none).
+    # In node mode a controller-manager makes the ServiceAccounts, so the
+    # admission plugin is on, and the apiserver reaches the kubelets with a
+    # client certificate and checks theirs.
+    local mode_flags=(--disable-admission-plugins=ServiceAccount)
+    if [ "$NODE_MODE" = 1 ]; then mapfile -t mode_flags < <(node_apiserver_flags); fi
     start kube-apiserver "$BIN_DIR/kube-apiserver" \
         --bind-address=127.0.0.1 \
         --advertise-address=127.0.0.1 \
@@ -323,7 +345,7 @@ start_apiserver() {
         --service-account-key-file="$PKI/sa.pub" \
         --service-account-signing-key-file="$PKI/sa.key" \
         --service-cluster-ip-range=10.0.0.0/24 \
-        --disable-admission-plugins=ServiceAccount \
+        "${mode_flags[@]}" \
         --allow-privileged=true \
         --enable-priority-and-fairness=false \
         --profiling=false \
@@ -337,6 +359,7 @@ start_emulator
 case "$MODE" in
     local*)
         make_pki
+        if [ "$NODE_MODE" = 1 ]; then node_pki; fi
         start_etcd
         await etcd etcd etcd_up start_etcd
         start_apiserver
@@ -352,6 +375,7 @@ await emulator "the API Gateway emulator" emulator_up start_emulator
 if [ -n "$APISERVER_PORT" ]; then
     await kube-apiserver kube-apiserver apiserver_up start_apiserver
 fi
+if [ "$NODE_MODE" = 1 ]; then node_start; fi
 
 # --- env.sh ------------------------------------------------------------------
 
@@ -365,6 +389,13 @@ if [ -x "$BIN_DIR/kubectl" ]; then TESTENV_BIN_OUT="$BIN_DIR"; else TESTENV_BIN_
     echo "export AWS_SECRET_ACCESS_KEY='testing'"
     printf "export APIGW_EMULATOR_ADMIN='http://127.0.0.1:%s'\n" "$EMULATOR_PORT"
     printf "export TESTENV_BIN='%s'\n" "$TESTENV_BIN_OUT"
+    if [ "$NODE_MODE" = 1 ]; then
+        echo "export TESTENV_NODE=1"
+        printf "export TESTENV_NODES='%s'\n" "$(for i in $(seq 0 $((TESTENV_NODE_COUNT - 1))); do node_ip "$i"; done | tr '\n' ' ' | sed 's/ $//')"
+        printf "export TESTENV_NODE_TAINT='%s'\n" "$NODE_TAINT_KEY=node:NoSchedule"
+        printf "export TESTENV_APISERVER_HOST='127.0.0.1'\nexport TESTENV_APISERVER_PORT='%s'\n" "$APISERVER_PORT"
+        printf "export TESTENV_CONTAINERD_SOCKETS='%s'\n" "$(node_containerd_sockets | tr '\n' ' ' | sed 's/ $//')"
+    fi
     # shellcheck disable=SC2016
     echo 'if [ -n "$TESTENV_BIN" ]; then case ":$PATH:" in *":$TESTENV_BIN:"*) ;; *) export PATH="$TESTENV_BIN:$PATH" ;; esac; fi'
 } >"$STATE/env.sh.tmp"
@@ -374,6 +405,7 @@ mv -f "$STATE/env.sh.tmp" "$STATE/env.sh"
 
 if [ -n "$APISERVER_PORT" ]; then
     testenv_log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, emulator http://127.0.0.1:$EMULATOR_PORT"
+    if [ "$NODE_MODE" = 1 ]; then testenv_log "nodes: $(for i in $(seq 0 $((TESTENV_NODE_COUNT - 1))); do node_ip "$i"; done | tr '\n' ' ')(kubectl get nodes)"; fi
 else
     testenv_log "up: emulator http://127.0.0.1:$EMULATOR_PORT, cluster from KUBECONFIG=$KUBECONFIG_OUT"
 fi
