@@ -51,9 +51,11 @@ def test_a_claimant_with_delete_policy_never_deletes_the_owners_integration(kube
     operators()
     kube.apply(manifest("owner", ids, uri="https://owner.example.com"))
     kube.wait_ready("owner")
-    kube.apply(manifest("intruder", ids, uri="https://intruder.example.com", deletionPolicy="Delete"))
-    kube.wait_reason("intruder", "Conflict")
-    kube.run("delete", "apigatewayintegrations.apigw.dev", "intruder", "--timeout=60s")
+    # creationTimestamp has whole seconds: within the owner's second, namespace/name decides,
+    # so the claimant's name sorts after the owner's.
+    kube.apply(manifest("stranger", ids, uri="https://stranger.example.com", deletionPolicy="Delete"))
+    kube.wait_reason("stranger", "Conflict")
+    kube.run("delete", "apigatewayintegrations.apigw.dev", "stranger", "--timeout=60s")
     assert emulator.integration(ids)["uri"] == "https://owner.example.com"
 
 
