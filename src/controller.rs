@@ -822,6 +822,7 @@ async fn plan_and_write<A: AwsApi>(
     let mut from_memory = last_answer(status, target).cloned();
     let mut may_use_snapshot = true;
     let mut last_sent: Option<Vec<PatchOperation>> = None;
+    let mut updates = 0;
     let mut answer: Option<(Integration, Source)> = None;
     for _ in 0..MAX_ROUNDS {
         let (live, source) = match answer.take() {
@@ -929,9 +930,9 @@ async fn plan_and_write<A: AwsApi>(
         )
         .await;
         // The status shows the operations of the last call only.
-        let rounds = last_sent.as_ref().map_or(1, |_| 2);
+        updates += 1;
         last_sent = Some(ops);
-        if rounds >= MAX_UPDATES_PER_RECONCILE {
+        if updates >= MAX_UPDATES_PER_RECONCILE {
             // Already the second UpdateIntegration: what still differs is not converging.
             let still = plan(&obj.spec, &updated);
             if still.is_in_sync() {

@@ -425,7 +425,7 @@ async fn a_target_that_resolves_elsewhere_is_target_changed_with_zero_writes() {
 }
 
 #[tokio::test]
-async fn a_failed_deletion_is_an_error_and_a_handed_over_integration_is_not_deleted() {
+async fn a_failed_deletion_is_an_error_and_a_younger_claimant_is_the_successor() {
     let aws = FakeAws::with(&key(), live());
     aws.fail_next(
         "DeleteIntegration",
