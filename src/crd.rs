@@ -63,6 +63,7 @@ pub const MAX_TIMEOUT_IN_MILLIS: i64 = 300_000;
     validation = Rule::new("!has(self.uri) || !has(self.type) || !(self.type in ['AWS', 'AWS_PROXY']) || self.uri.startsWith('arn:')").message("spec.uri must be an arn:aws:apigateway:{region}:{service}:... URI when spec.type is AWS or AWS_PROXY"),
     validation = Rule::new("self.managementPolicy != 'CreateOrUpdate' || has(self.type)").message("spec.type is required when spec.managementPolicy is CreateOrUpdate: PutIntegration needs it"),
     validation = Rule::new("self.managementPolicy != 'CreateOrUpdate' || !has(self.type) || self.type == 'MOCK' || (has(self.uri) && has(self.integrationHttpMethod))").message("spec.uri and spec.integrationHttpMethod are required when spec.managementPolicy is CreateOrUpdate and spec.type is not MOCK"),
+    validation = Rule::new("!has(self.integrationResponses) || !has(self.type) || !(self.type in ['HTTP_PROXY', 'AWS_PROXY'])").message("spec.integrationResponses is not allowed when spec.type is HTTP_PROXY or AWS_PROXY: a proxy integration passes the backend's answer through and API Gateway ignores integration responses"),
     validation = Rule::new("self.managementPolicy != 'Observe' || self.deletionPolicy != 'Delete'").message("spec.deletionPolicy Delete is not allowed with spec.managementPolicy Observe, which never writes to AWS") 
 )]
 pub struct ApiGatewayIntegrationSpec {
@@ -186,6 +187,18 @@ pub struct ApiGatewayIntegrationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfigSpec>,
 
+    /// How the backend's answer becomes the method's response, by method response status code
+    /// (100-599). Unset: not managed. Set: authoritative, live status codes missing here are
+    /// deleted; {} means none. Within one response an unset field is not managed. Each changed
+    /// response costs one call (PutIntegrationResponse, UpdateIntegrationResponse or
+    /// DeleteIntegrationResponse); an unchanged one costs nothing. The method response of each
+    /// status code is not managed here. Not allowed on HTTP_PROXY and AWS_PROXY integrations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
+    #[x_kube(validation = Rule::new(r"self.all(k, k.matches('^[1-5][0-9][0-9]$'))").message("spec.integrationResponses keys must be status codes matching [1-5]\\d\\d, such as \"200\""))]
+    #[x_kube(validation = Rule::new(r"self.filter(k, !has(self[k].selectionPattern) || self[k].selectionPattern == '').size() <= 1").message("spec.integrationResponses may hold at most one default response (no or empty selectionPattern): AWS refuses a second one"))]
+    pub integration_responses: Option<BTreeMap<String, IntegrationResponseSpec>>,
+
     /// What the operator may do in AWS. Update (default): patch an existing integration, never
     /// create one. CreateOrUpdate: also create a missing integration, and re-create it with
     /// PutIntegration when a field that cannot be patched (type, credentials) changes.
@@ -197,6 +210,39 @@ pub struct ApiGatewayIntegrationSpec {
     /// DeleteIntegration runs first (a finalizer holds the object until it has).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+}
+
+/// One integration response: how a backend answer selected by selectionPattern becomes the
+/// method response of this status code. An unset field is not managed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationResponseSpec {
+    /// The regular expression matched against the backend's HTTP status code (HTTP and AWS
+    /// integrations) or a Lambda function's error message. The response without one (or with
+    /// "") is the default; at most one response may be the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub selection_pattern: Option<String>,
+
+    /// Method response headers from the backend's answer: keys method.response.header.NAME,
+    /// values integration.response.header.NAME, integration.response.body.JSONPATH (without
+    /// the $) or a static value in single quotes. When set, authoritative; {} means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 512}))]
+    #[x_kube(validation = Rule::new(r"self.all(k, k.matches('^method\\.response\\.header\\.[^\\s]+$'))").message("spec.integrationResponses[*].responseParameters keys must be method.response.header.NAME"))]
+    #[x_kube(validation = Rule::new(r"self.all(k, self[k].matches('^(integration\\.response\\.header\\.[^\\s]+|integration\\.response\\.body(\\..+)?|\\x27[^\\x27]*\\x27)$'))").message("spec.integrationResponses[*].responseParameters values must be integration.response.header.NAME, integration.response.body.JSONPATH or a static value in single quotes"))]
+    pub response_parameters: Option<BTreeMap<String, String>>,
+
+    /// Velocity templates for the response body, by content type. An empty string passes the
+    /// body through. When set, authoritative; {} means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 32))]
+    #[x_kube(validation = Rule::new(r"self.all(k, k.matches('^[A-Za-z0-9!#$%&\\x27*+.^_`|~-]+/[A-Za-z0-9!#$%&\\x27*+.^_`|~-]+$'))").message("spec.integrationResponses[*].responseTemplates keys must be content types such as application/json"))]
+    pub response_templates: Option<BTreeMap<String, String>>,
+
+    /// How the response payload is converted. Once set it can be changed but not unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_handling: Option<ContentHandling>,
 }
 
 /// TLS settings for an HTTP or HTTP_PROXY integration.

@@ -414,6 +414,8 @@ fn plan_map(
     }
 }
 
+pub mod responses;
+
 #[cfg(test)]
 pub(crate) mod aws_model;
 #[cfg(test)]

@@ -29,6 +29,7 @@ fn spec() -> ApiGatewayIntegrationSpec {
         cache_namespace: None,
         cache_key_parameters: None,
         tls_config: None,
+        integration_responses: None,
         management_policy: ManagementPolicy::Update,
         deletion_policy: DeletionPolicy::Retain,
     }
