@@ -35,7 +35,8 @@ Fault config keys (each optional):
   seed            seed of the random draws, for repeatable runs
 Order: latency, then drop, then quota, then throttle, then 5xx; the operation; garbage_body.
 
-Model switches (UpdateIntegration / PutIntegration only; not limited by `operations`):
+Model switches (UpdateIntegration / PutIntegration / UpdateIntegrationResponse only; not limited
+by `operations`):
   ignore_paths    list of UpdateIntegration patch paths ("/timeoutInMillis",
                   "/requestParameters/integration.request.header.x-id", ...) accepted with a 200
                   but not applied: the answer and the stored integration keep those paths as
@@ -45,6 +46,12 @@ Model switches (UpdateIntegration / PutIntegration only; not limited by `operati
   put_integration_keeps_responses
                   true: PutIntegration over an existing integration keeps its integration
                   responses (default false: they are dropped, as AWS is believed to do)
+  strict_response_patch
+                  true: UpdateIntegrationResponse accepts only `replace /selectionPattern` and
+                  `replace /responseTemplates/{type}` of an existing content type (the pairs
+                  the facts evidence); anything else is a 400 "Invalid patch path  '/x'
+                  specified for op 'add'. Please choose supported operations" (default false:
+                  the permissive table)
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ FAULT_KEYS = {
     "ignore_paths",
     "normalise",
     "put_integration_keeps_responses",
+    "strict_response_patch",
 }
 
 # What a garbled 2xx answer carries: truncated JSON with a wrongly typed field.
@@ -164,6 +172,10 @@ class Faults:
         self.ignore_paths: list[str] = list(ignore)
         self.normalise: dict[str, Any] = dict(normalise)
         self.put_integration_keeps_responses = keeps
+        strict = cfg.get("strict_response_patch", False)
+        if not isinstance(strict, bool):
+            raise FaultConfigError("strict_response_patch must be true or false")
+        self.strict_response_patch = strict
         seed = cfg.get("seed")
         self.rng = random.Random(seed)
         self.rng_lock = threading.Lock()

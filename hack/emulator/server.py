@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         apigw_ext.configure(apigw_ext.Behaviour(
             ignore_paths=faults.ignore_paths, normalise=faults.normalise,
             put_integration_keeps_responses=faults.put_integration_keeps_responses,
+            strict_response_patch=faults.strict_response_patch,
         ))
 
     app = EmulatorApp(inner, moto_version=getattr(moto, "__version__", "?"), configure=configure)
