@@ -46,6 +46,7 @@ use tracing::debug;
 
 use crate::crd::ApiGatewayIntegrationSpec;
 use crate::integration::{Integration, IntegrationResponse};
+use crate::plan::responses::{ResponseCall, ResponseCallKind};
 use crate::plan::PatchOperation;
 use crate::quota::Quota;
 
@@ -123,14 +124,14 @@ pub trait AwsApi: Send + Sync + 'static {
         spec: &ApiGatewayIntegrationSpec,
     ) -> impl Future<Output = Result<Integration, AwsError>> + Send;
 
-    /// PutIntegrationResponse: creates or wholly replaces the integration response
-    /// `status_code` with `response` (its own `status_code` is ignored); AWS's answer.
-    fn put_integration_response(
+    /// One integration-response call: PutIntegrationResponse (create or wholly replace, with
+    /// `call.response`), UpdateIntegrationResponse (`call.patch_operations`) or
+    /// DeleteIntegrationResponse. AWS's answer: the response, or None after a delete.
+    fn integration_response_call(
         &self,
         key: &IntegrationKey,
-        status_code: &str,
-        response: &IntegrationResponse,
-    ) -> impl Future<Output = Result<IntegrationResponse, AwsError>> + Send;
+        call: &ResponseCall,
+    ) -> impl Future<Output = Result<Option<IntegrationResponse>, AwsError>> + Send;
 
     /// DeleteIntegration. 404 is returned as `Err(NotFound)`; the caller treats it as done.
     fn delete_integration(
@@ -735,45 +736,76 @@ impl AwsApi for SdkAws {
         Ok(convert::integration_from_sdk!(out))
     }
 
-    async fn put_integration_response(
+    async fn integration_response_call(
         &self,
         key: &IntegrationKey,
-        status_code: &str,
-        response: &IntegrationResponse,
-    ) -> Result<IntegrationResponse, AwsError> {
+        call: &ResponseCall,
+    ) -> Result<Option<IntegrationResponse>, AwsError> {
         let r = self.regional(&key.region);
-        let content_handling = response
-            .content_handling
-            .as_deref()
-            .map(aws_sdk_apigateway::types::ContentHandlingStrategy::from);
-        let to_map = |m: &Option<std::collections::BTreeMap<String, String>>| {
-            m.as_ref()
-                .map(|m| m.clone().into_iter().collect::<HashMap<_, _>>())
-        };
-        let out = self
-            .call(&r, "PutIntegrationResponse", Priority::Change, || {
-                r.client
-                    .put_integration_response()
-                    .rest_api_id(&key.rest_api_id)
-                    .resource_id(&key.resource_id)
-                    .http_method(&key.http_method)
-                    .status_code(status_code)
-                    .set_selection_pattern(response.selection_pattern.clone())
-                    .set_response_parameters(to_map(&response.response_parameters))
-                    .set_response_templates(to_map(&response.response_templates))
-                    .set_content_handling(content_handling)
-                    .send()
-            })
-            .await?;
-        Ok(convert::response_from_sdk(
-            aws_sdk_apigateway::types::IntegrationResponse::builder()
-                .set_status_code(out.status_code)
-                .set_selection_pattern(out.selection_pattern)
-                .set_response_parameters(out.response_parameters)
-                .set_response_templates(out.response_templates)
-                .set_content_handling(out.content_handling)
-                .build(),
-        ))
+        let code = call.status_code.as_str();
+        match call.call {
+            ResponseCallKind::PutIntegrationResponse => {
+                let response = call.response.clone().unwrap_or_default();
+                let to_map = |m: Option<std::collections::BTreeMap<String, String>>| {
+                    m.map(|m| m.into_iter().collect::<HashMap<_, _>>())
+                };
+                let out = self
+                    .call(&r, "PutIntegrationResponse", Priority::Change, || {
+                        r.client
+                            .put_integration_response()
+                            .rest_api_id(&key.rest_api_id)
+                            .resource_id(&key.resource_id)
+                            .http_method(&key.http_method)
+                            .status_code(code)
+                            .set_selection_pattern(response.selection_pattern.clone())
+                            .set_response_parameters(to_map(response.response_parameters.clone()))
+                            .set_response_templates(to_map(response.response_templates.clone()))
+                            .set_content_handling(
+                                response
+                                    .content_handling
+                                    .as_deref()
+                                    .map(aws_sdk_apigateway::types::ContentHandlingStrategy::from),
+                            )
+                            .send()
+                    })
+                    .await?;
+                Ok(Some(convert::response_from_output!(out)))
+            }
+            ResponseCallKind::UpdateIntegrationResponse => {
+                let patch: Vec<_> = call
+                    .patch_operations
+                    .iter()
+                    .flatten()
+                    .map(convert::patch_to_sdk)
+                    .collect();
+                let out = self
+                    .call(&r, "UpdateIntegrationResponse", Priority::Change, || {
+                        r.client
+                            .update_integration_response()
+                            .rest_api_id(&key.rest_api_id)
+                            .resource_id(&key.resource_id)
+                            .http_method(&key.http_method)
+                            .status_code(code)
+                            .set_patch_operations(Some(patch.clone()))
+                            .send()
+                    })
+                    .await?;
+                Ok(Some(convert::response_from_output!(out)))
+            }
+            ResponseCallKind::DeleteIntegrationResponse => {
+                self.call(&r, "DeleteIntegrationResponse", Priority::Change, || {
+                    r.client
+                        .delete_integration_response()
+                        .rest_api_id(&key.rest_api_id)
+                        .resource_id(&key.resource_id)
+                        .http_method(&key.http_method)
+                        .status_code(code)
+                        .send()
+                })
+                .await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn delete_integration(&self, key: &IntegrationKey) -> Result<(), AwsError> {

@@ -18,7 +18,7 @@
 //! 7. write status with server-side apply, only when it changed; Events for AWS writes and new
 //!    failure reasons.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,9 @@ use crate::crd::{
 };
 use crate::integration::{Integration, IntegrationResponse};
 use crate::metrics::Metrics;
+use crate::plan::responses::{
+    desired_responses, plan_responses, plan_restore, ResponseCall, ResponseCallKind,
+};
 use crate::plan::{plan, PatchOperation, Plan};
 use crate::snapshot::{ApiKey, Snapshots};
 use crate::{FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
@@ -140,7 +143,7 @@ pub struct Context<A: AwsApi> {
     /// drop what the stale copy lacks), however long the watch lags.
     written: Mutex<HashMap<String, u64>>,
     /// Integration responses a re-create dropped and that are not put back yet.
-    pending_responses: Mutex<HashMap<String, BTreeMap<String, IntegrationResponse>>>,
+    pending_responses: Mutex<HashMap<String, Vec<ResponseCall>>>,
     /// Every watched object (the controller's cache), for the ownership check.
     peers: std::sync::OnceLock<Peers>,
 }
@@ -344,6 +347,8 @@ struct Decision {
     integration: Option<Integration>,
     target: Option<ResolvedTarget>,
     sent: Option<Vec<PatchOperation>>,
+    /// The integration-response calls this reconcile sent, if any.
+    response_calls: Option<Vec<ResponseCall>>,
     wrote_aws: bool,
     /// When to reconcile again (None: on the next change). With an `integration`, its status
     /// copy stands in for a drift read until a little before then, so the requeued drift
@@ -362,6 +367,7 @@ impl Decision {
             integration: None,
             target: None,
             sent: None,
+            response_calls: None,
             wrote_aws: false,
             requeue_after,
             verdict: false,
@@ -793,8 +799,47 @@ fn target_changed(pinned: &ResolvedTarget, now: &ResolvedTarget) -> Decision {
     Decision::without_aws(Outcome::TargetChanged(message), None)
 }
 
+/// What one reconcile has written so far, and what the next plan must not repeat.
+#[derive(Default)]
+struct Written {
+    /// The operations of the last UpdateIntegration.
+    ops: Option<Vec<PatchOperation>>,
+    updates: usize,
+    /// The response calls sent, in order.
+    response_calls: Vec<ResponseCall>,
+}
+
+impl Written {
+    fn any(&self) -> bool {
+        self.ops.is_some() || !self.response_calls.is_empty()
+    }
+
+    /// Paths a new plan would touch again: AWS answered the last write with something else
+    /// (it normalised the value, ignored the op, or another writer got in between).
+    fn repeated(&self, ops: &[PatchOperation], calls: &[ResponseCall]) -> Vec<String> {
+        let mut paths: Vec<String> = ops
+            .iter()
+            .filter(|op| self.ops.iter().flatten().any(|s| s.path == op.path))
+            .map(|op| op.path.clone())
+            .collect();
+        paths.extend(
+            calls
+                .iter()
+                .filter(|c| {
+                    self.response_calls
+                        .iter()
+                        .any(|s| s.status_code == c.status_code)
+                })
+                .map(|c| format!("/integrationResponses/{}", c.status_code)),
+        );
+        paths.dedup();
+        paths
+    }
+}
+
 /// Steps 5–6: the live Integration from the cheapest source that can be trusted, the plan, and
-/// the writes it needs.
+/// the writes it needs: at most one UpdateIntegration (two when AWS's answer shows a field
+/// changed meanwhile), then one call per integration response that differs.
 async fn plan_and_write<A: AwsApi>(
     obj: &ApiGatewayIntegration,
     ctx: &Context<A>,
@@ -803,32 +848,33 @@ async fn plan_and_write<A: AwsApi>(
     spec_changed: bool,
     priority: Priority,
 ) -> Result<Decision, Error> {
-    let key = object_key(obj);
     let policy = obj.spec.management_policy;
     let resync = ctx.jittered_resync();
-    let judged = |outcome: Outcome,
-                  integration: Integration,
-                  sent: Option<Vec<PatchOperation>>,
-                  wrote: bool| Decision {
+    let judged = |outcome: Outcome, integration: Integration, written: &Written| Decision {
         outcome,
         integration: Some(integration),
         target: Some(resolved(target)),
-        sent: sent.or_else(|| status.last_patch_operations.clone()),
-        wrote_aws: wrote,
+        sent: written
+            .ops
+            .clone()
+            .or_else(|| status.last_patch_operations.clone()),
+        response_calls: Some(written.response_calls.clone())
+            .filter(|calls| !calls.is_empty())
+            .or_else(|| status.last_response_calls.clone()),
+        wrote_aws: written.any(),
         requeue_after: Some(resync),
         verdict: true,
     };
 
     let mut from_memory = last_answer(status, target).cloned();
     let mut may_use_snapshot = true;
-    let mut last_sent: Option<Vec<PatchOperation>> = None;
-    let mut updates = 0;
+    let mut written = Written::default();
     let mut answer: Option<(Integration, Source)> = None;
     for _ in 0..MAX_ROUNDS {
         let (live, source) = match answer.take() {
             Some(known) => known,
             None => match from_memory.take() {
-                Some(last) if ctx.is_fresh(&key) => (last, Source::FreshAnswer),
+                Some(last) if ctx.is_fresh(&object_key(obj)) => (last, Source::FreshAnswer),
                 Some(last) if spec_changed && policy != ManagementPolicy::Observe => {
                     (last, Source::LastAnswer)
                 }
@@ -838,9 +884,9 @@ async fn plan_and_write<A: AwsApi>(
                         if policy == ManagementPolicy::CreateOrUpdate
                             && message.contains("Integration")
                         {
-                            let note = "created the integration with PutIntegration".into();
-                            let created = put(ctx, obj, target, "Created", note).await?;
-                            return Ok(judged(Outcome::Synced, created, None, true));
+                            let created = create(ctx, obj, target, None, "Created").await?;
+                            written.response_calls = created.1;
+                            return Ok(judged(Outcome::Synced, created.0, &written));
                         }
                         ctx.aws.invalidate_lookups(&target.region);
                         return Ok(not_found(message, Some(target), ctx, obj));
@@ -851,8 +897,14 @@ async fn plan_and_write<A: AwsApi>(
         };
 
         // 6. Plan. A re-create, or the report that one is needed, rests on GetIntegration in
-        //    this reconcile only; "in sync" on anything but an old answer.
+        //    this reconcile only; "in sync" on anything but an old answer; a response call on
+        //    anything but an old answer too (a PutIntegrationResponse carries the response's
+        //    unmanaged fields back as they were read).
         let planned = plan(&obj.spec, &live);
+        let calls = plan_responses(
+            obj.spec.integration_responses.as_ref(),
+            live.integration_responses.as_ref(),
+        );
         let patches = matches!(&planned, Plan::Patch(ops) if !ops.is_empty());
         if matches!(planned, Plan::Replace(_)) && source != Source::Read {
             may_use_snapshot = false;
@@ -862,91 +914,68 @@ async fn plan_and_write<A: AwsApi>(
             continue;
         }
         let ops = match (planned, policy) {
-            (plan, _) if plan.is_in_sync() => {
-                let wrote = last_sent.is_some();
-                return Ok(judged(Outcome::Synced, live, last_sent, wrote));
+            (plan, _) if plan.is_in_sync() && calls.is_empty() => {
+                return Ok(judged(Outcome::Synced, live, &written));
             }
             (plan, ManagementPolicy::Observe) => {
-                let outcome = Outcome::Drifted(drift_message(&plan));
-                return Ok(judged(outcome, live, None, false));
+                let outcome = Outcome::Drifted(drift_message(&plan, &calls));
+                return Ok(judged(outcome, live, &written));
             }
             (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
-                let created = recreate(ctx, obj, target, &live, &reasons).await?;
-                return Ok(judged(Outcome::Synced, created, None, true));
+                let (created, calls) = recreate(ctx, obj, target, &live, &reasons).await?;
+                written.response_calls = calls;
+                return Ok(judged(Outcome::Synced, created, &written));
             }
             (Plan::Replace(reasons), _) => {
                 let outcome = Outcome::RequiresReplacement(format!(
                     "{}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration",
                     join_reasons(&reasons)
                 ));
-                let wrote = last_sent.is_some();
-                return Ok(judged(outcome, live, last_sent, wrote));
+                return Ok(judged(outcome, live, &written));
             }
             (Plan::Patch(ops), _) => ops,
         };
 
-        // AWS answered the last UpdateIntegration with a value other than the one sent (it
-        // normalised it, ignored the op, or another writer got in between): sending it again
+        // AWS answered the last write with a value other than the one sent: sending it again
         // at once would only repeat that.
-        if let Some(sent) = &last_sent {
-            if ops.iter().any(|op| sent.iter().any(|s| s.path == op.path)) {
-                return Ok(not_converged(ctx, obj, target, live, &ops, last_sent));
-            }
+        let repeated = written.repeated(&ops, if ops.is_empty() { &calls } else { &[] });
+        if !repeated.is_empty() {
+            return Ok(not_converged(ctx, obj, target, live, repeated, &written));
         }
-
-        let updated = match ctx.aws.update_integration(target, &ops).await {
-            Ok(updated) => updated,
-            // AWS was changed out of band since the answer this plan started from (a key gone,
-            // say): read it and plan again; the next plan starts from a fresh read.
-            Err(AwsError::Invalid { .. } | AwsError::NotFound { .. })
-                if matches!(
-                    source,
-                    Source::FreshAnswer | Source::LastAnswer | Source::Snapshot
-                ) =>
-            {
-                info!(?source, "UpdateIntegration refused a plan made from an earlier answer; reading AWS and planning again");
+        let stale = matches!(
+            source,
+            Source::FreshAnswer | Source::LastAnswer | Source::Snapshot
+        );
+        let result = if ops.is_empty() {
+            write_responses(ctx, obj, target, live, calls, spec_changed, &mut written).await
+        } else {
+            update(ctx, obj, target, ops, spec_changed, &mut written).await
+        };
+        match result {
+            Ok(next) => {
+                if written.updates >= MAX_UPDATES_PER_RECONCILE && written.response_calls.is_empty()
+                {
+                    // Already the second UpdateIntegration: what still differs is not
+                    // converging.
+                    if let Plan::Patch(still) = plan(&obj.spec, &next) {
+                        if !still.is_empty() {
+                            let paths = still.into_iter().map(|op| op.path).collect();
+                            return Ok(not_converged(ctx, obj, target, next, paths, &written));
+                        }
+                    }
+                }
+                // AWS answers with the whole integration (or response): a field changed out of
+                // band, that this plan did not touch, shows here and is planned for next.
+                answer = Some((next, Source::Answer));
+            }
+            // AWS was changed out of band since the answer this plan started from (a key or a
+            // response gone, say): read it and plan again; the next plan starts from a read.
+            Err(AwsError::Invalid { .. } | AwsError::NotFound { .. }) if stale => {
+                info!(?source, "AWS refused a plan made from an earlier answer; reading AWS and planning again");
                 may_use_snapshot = false;
-                continue;
             }
             Err(e) => return Err(e.into()),
-        };
-        ctx.snapshots.record(target, &updated).await;
-        let reason = if spec_changed {
-            "Updated"
-        } else {
-            "DriftCorrected"
-        };
-        let note = format!(
-            "UpdateIntegration sent {}",
-            serde_json::to_string(&ops).unwrap_or_default()
-        );
-        publish(
-            ctx,
-            obj,
-            EventType::Normal,
-            reason,
-            "UpdateIntegration",
-            note,
-        )
-        .await;
-        // The status shows the operations of the last call only.
-        updates += 1;
-        last_sent = Some(ops);
-        if updates >= MAX_UPDATES_PER_RECONCILE {
-            // Already the second UpdateIntegration: what still differs is not converging.
-            let still = plan(&obj.spec, &updated);
-            if still.is_in_sync() {
-                return Ok(judged(Outcome::Synced, updated, last_sent, true));
-            }
-            let ops = match still {
-                Plan::Patch(ops) => ops,
-                Plan::Replace(_) => Vec::new(),
-            };
-            return Ok(not_converged(ctx, obj, target, updated, &ops, last_sent));
         }
-        // AWS answers with the whole integration: a field changed out of band, that this plan
-        // did not touch, shows here and is corrected by one more patch planned from the answer.
-        answer = Some((updated, Source::Answer));
     }
     Err(Error::Aws(AwsError::retryable(
         RetryKind::Server,
@@ -954,33 +983,146 @@ async fn plan_and_write<A: AwsApi>(
     )))
 }
 
-/// AWS's answer still differs from the spec after an UpdateIntegration: `Ready=False` with the
-/// paths that differ (never the values), retried with backoff, then once per resync period.
+/// One UpdateIntegration; AWS's answer.
+async fn update<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    target: &IntegrationKey,
+    ops: Vec<PatchOperation>,
+    spec_changed: bool,
+    written: &mut Written,
+) -> Result<Integration, AwsError> {
+    let updated = ctx.aws.update_integration(target, &ops).await?;
+    ctx.snapshots.record(target, &updated).await;
+    let note = format!("UpdateIntegration changed {}", paths_of(&ops));
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        change_reason(spec_changed),
+        "UpdateIntegration",
+        note,
+    )
+    .await;
+    written.updates += 1;
+    written.ops = Some(ops);
+    Ok(updated)
+}
+
+/// The response calls, in order; `live` with AWS's answers in place.
+async fn write_responses<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    target: &IntegrationKey,
+    mut live: Integration,
+    calls: Vec<ResponseCall>,
+    spec_changed: bool,
+    written: &mut Written,
+) -> Result<Integration, AwsError> {
+    for call in calls {
+        let answer = response_call(ctx, target, &call).await?;
+        set_response(&mut live, &call.status_code, answer);
+        written.response_calls.push(call);
+    }
+    ctx.snapshots.record(target, &live).await;
+    let note = format!(
+        "integration responses: {}",
+        written
+            .response_calls
+            .iter()
+            .map(ResponseCall::describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        change_reason(spec_changed),
+        "IntegrationResponses",
+        note,
+    )
+    .await;
+    Ok(live)
+}
+
+/// One response call. AWS's 404 "Invalid Response status code specified" on a Put means the
+/// method has no method response of that code (this operator does not manage method
+/// responses): a spec problem, not a missing target.
+async fn response_call<A: AwsApi>(
+    ctx: &Context<A>,
+    target: &IntegrationKey,
+    call: &ResponseCall,
+) -> Result<Option<IntegrationResponse>, AwsError> {
+    match ctx.aws.integration_response_call(target, call).await {
+        Err(AwsError::NotFound { message })
+            if call.call == ResponseCallKind::PutIntegrationResponse
+                && message.contains("Response status code") =>
+        {
+            Err(AwsError::Invalid {
+                code: "NotFoundException".into(),
+                message: format!(
+                    "{message} (spec.integrationResponses.{}: the method needs a method response with this status code; create it first)",
+                    call.status_code
+                ),
+            })
+        }
+        other => other,
+    }
+}
+
+fn set_response(live: &mut Integration, code: &str, answer: Option<IntegrationResponse>) {
+    let responses = live.integration_responses.get_or_insert_default();
+    match answer {
+        Some(response) => {
+            responses.insert(code.to_string(), response);
+        }
+        None => {
+            responses.remove(code);
+        }
+    }
+}
+
+fn change_reason(spec_changed: bool) -> &'static str {
+    if spec_changed {
+        "Updated"
+    } else {
+        "DriftCorrected"
+    }
+}
+
+fn paths_of(ops: &[PatchOperation]) -> String {
+    let mut paths: Vec<&str> = ops.iter().map(|op| op.path.as_str()).collect();
+    paths.dedup();
+    paths.join(", ")
+}
+
+/// AWS's answer still differs from the spec after a write: `Ready=False` with the paths that
+/// differ (never the values), retried with backoff, then once per resync period.
 fn not_converged<A: AwsApi>(
     ctx: &Context<A>,
     obj: &ApiGatewayIntegration,
     target: &IntegrationKey,
     live: Integration,
-    differing: &[PatchOperation],
-    sent: Option<Vec<PatchOperation>>,
+    paths: Vec<String>,
+    written: &Written,
 ) -> Decision {
-    let mut paths: Vec<&str> = differing.iter().map(|op| op.path.as_str()).collect();
-    paths.dedup();
     let (failures, delay) = ctx.fail_counted(&object_key(obj), None);
     let requeue = if failures <= NOT_CONVERGED_QUICK_RETRIES {
         delay
     } else {
         ctx.jittered_resync()
     };
-    warn!(paths = ?paths, failures, "AWS's answer to UpdateIntegration still differs from the spec");
+    warn!(paths = ?paths, failures, "AWS's answer to a write still differs from the spec");
     Decision {
         outcome: Outcome::NotConverged(format!(
-            "AWS's answer to UpdateIntegration still differs from the spec at {} (AWS normalised or ignored the value, or another writer changed it); retrying with backoff",
+            "AWS's answer still differs from the spec at {} (AWS normalised or ignored the value, or another writer changed it); retrying with backoff",
             paths.join(", ")
         )),
         integration: Some(live),
         target: Some(resolved(target)),
-        sent,
+        sent: written.ops.clone(),
+        response_calls: Some(written.response_calls.clone()).filter(|c| !c.is_empty()),
         wrote_aws: true,
         requeue_after: Some(requeue),
         verdict: false,
@@ -988,59 +1130,64 @@ fn not_converged<A: AwsApi>(
 }
 
 /// PutIntegration over an integration that UpdateIntegration cannot change, decided from
-/// GetIntegration in this reconcile (`read`). PutIntegration drops the integration responses
-/// (`aws-apigateway-deploy-facts.md` §3: inferred, not recorded); whichever AWS does, every
-/// response `read` held that the answer lacks or holds differently is put back, in this
-/// reconcile. What could not be put back yet is kept in memory and put back first next time.
+/// GetIntegration in this reconcile (`read`).
 async fn recreate<A: AwsApi>(
     ctx: &Context<A>,
     obj: &ApiGatewayIntegration,
     target: &IntegrationKey,
     read: &Integration,
     reasons: &[impl ToString],
-) -> Result<Integration, AwsError> {
-    let note = format!(
-        "re-created the integration with PutIntegration: {}",
-        join_reasons(reasons)
+) -> Result<(Integration, Vec<ResponseCall>), AwsError> {
+    info!(reasons = %join_reasons(reasons), "re-creating the integration with PutIntegration");
+    create(ctx, obj, target, Some(read), "Replaced").await
+}
+
+/// PutIntegration from the spec, then the integration responses AWS should hold: the spec's,
+/// merged over what `read` held, and every response of `read` the spec does not manage.
+/// PutIntegration drops the responses (`aws-apigateway-deploy-facts.md` §3: inferred, not
+/// recorded); whichever AWS does, the calls are planned against its answer, so a response it
+/// kept costs nothing. Calls not sent yet are kept in memory and sent first next time.
+async fn create<A: AwsApi>(
+    ctx: &Context<A>,
+    obj: &ApiGatewayIntegration,
+    target: &IntegrationKey,
+    read: Option<&Integration>,
+    reason: &str,
+) -> Result<(Integration, Vec<ResponseCall>), AwsError> {
+    let desired = desired_responses(
+        obj.spec.integration_responses.as_ref(),
+        read.and_then(|r| r.integration_responses.as_ref()),
     );
-    let mut created = put(ctx, obj, target, "Replaced", note).await?;
-    let lost: BTreeMap<String, IntegrationResponse> = read
-        .integration_responses
-        .iter()
-        .flatten()
-        .filter(|(code, response)| {
-            created
-                .integration_responses
-                .as_ref()
-                .and_then(|kept| kept.get(*code))
-                != Some(*response)
-        })
-        .map(|(code, response)| (code.clone(), response.clone()))
-        .collect();
-    if lost.is_empty() {
-        return Ok(created);
+    let note = match read {
+        Some(_) => "re-created the integration with PutIntegration".to_string(),
+        None => "created the integration with PutIntegration".to_string(),
+    };
+    let mut created = ctx.aws.put_integration(target, &obj.spec).await?;
+    ctx.snapshots.record(target, &created).await;
+    publish(ctx, obj, EventType::Normal, reason, "PutIntegration", note).await;
+    let calls = plan_restore(&desired, created.integration_responses.as_ref());
+    if calls.is_empty() {
+        return Ok((created, calls));
     }
     let key = object_key(obj);
     ctx.pending_responses
         .lock()
         .expect("pending lock")
-        .insert(key.clone(), lost);
-    let restored = restore_pending_responses(ctx, &key, target).await?;
-    created
-        .integration_responses
-        .get_or_insert_default()
-        .extend(restored);
+        .insert(key.clone(), calls.clone());
+    for (code, answer) in restore_pending_responses(ctx, &key, target).await? {
+        set_response(&mut created, &code, answer);
+    }
     ctx.snapshots.record(target, &created).await;
-    Ok(created)
+    Ok((created, calls))
 }
 
-/// Puts back the integration responses a re-create dropped, one PutIntegrationResponse each;
-/// each is forgotten once AWS holds it.
+/// Sends the response calls a (re-)create could not send yet, in order; each is forgotten
+/// once AWS took it. AWS's answers by status code.
 async fn restore_pending_responses<A: AwsApi>(
     ctx: &Context<A>,
     key: &str,
     target: &IntegrationKey,
-) -> Result<BTreeMap<String, IntegrationResponse>, AwsError> {
+) -> Result<Vec<(String, Option<IntegrationResponse>)>, AwsError> {
     let pending = ctx
         .pending_responses
         .lock()
@@ -1048,36 +1195,19 @@ async fn restore_pending_responses<A: AwsApi>(
         .get(key)
         .cloned()
         .unwrap_or_default();
-    let mut restored = BTreeMap::new();
-    for (code, response) in pending {
-        let answer = ctx
-            .aws
-            .put_integration_response(target, &code, &response)
-            .await?;
+    let mut answers = Vec::new();
+    for call in pending {
+        let answer = response_call(ctx, target, &call).await?;
         let mut pending = ctx.pending_responses.lock().expect("pending lock");
         if let Some(left) = pending.get_mut(key) {
-            left.remove(&code);
+            left.retain(|c| c != &call);
             if left.is_empty() {
                 pending.remove(key);
             }
         }
-        restored.insert(code, answer);
+        answers.push((call.status_code, answer));
     }
-    Ok(restored)
-}
-
-/// PutIntegration from the spec, recorded in the API's snapshot and in an Event.
-async fn put<A: AwsApi>(
-    ctx: &Context<A>,
-    obj: &ApiGatewayIntegration,
-    target: &IntegrationKey,
-    reason: &str,
-    note: String,
-) -> Result<Integration, AwsError> {
-    let created = ctx.aws.put_integration(target, &obj.spec).await?;
-    ctx.snapshots.record(target, &created).await;
-    publish(ctx, obj, EventType::Normal, reason, "PutIntegration", note).await;
-    Ok(created)
+    Ok(answers)
 }
 
 fn join_reasons(reasons: &[impl ToString]) -> String {
@@ -1088,14 +1218,24 @@ fn join_reasons(reasons: &[impl ToString]) -> String {
         .join("; ")
 }
 
-fn drift_message(plan: &Plan) -> String {
+fn drift_message(plan: &Plan, calls: &[ResponseCall]) -> String {
+    let mut parts = Vec::new();
     match plan {
-        Plan::Patch(ops) => format!(
-            "AWS differs from the spec; UpdateIntegration would send {}",
-            serde_json::to_string(ops).unwrap_or_default()
-        ),
-        Plan::Replace(reasons) => format!("AWS differs from the spec: {}", join_reasons(reasons)),
+        Plan::Patch(ops) if ops.is_empty() => {}
+        Plan::Patch(ops) => parts.push(format!("UpdateIntegration would change {}", paths_of(ops))),
+        Plan::Replace(reasons) => parts.push(join_reasons(reasons)),
     }
+    if !calls.is_empty() {
+        parts.push(format!(
+            "integration responses would need {}",
+            calls
+                .iter()
+                .map(ResponseCall::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    format!("AWS differs from the spec: {}", parts.join("; "))
 }
 
 /// The live integration when no answer in memory will do: this object's share of the
@@ -1147,13 +1287,8 @@ fn not_found<A: AwsApi>(
         .fail(&object_key(obj), None)
         .min(ctx.settings.resync_period);
     Decision {
-        outcome: Outcome::TargetNotFound(message),
-        integration: None,
         target: target.map(resolved),
-        sent: None,
-        wrote_aws: false,
-        requeue_after: Some(delay),
-        verdict: false,
+        ..Decision::without_aws(Outcome::TargetNotFound(message), Some(delay))
     }
 }
 
@@ -1384,6 +1519,10 @@ fn next_status(
             .sent
             .clone()
             .or_else(|| current.last_patch_operations.clone()),
+        last_response_calls: decision
+            .response_calls
+            .clone()
+            .or_else(|| current.last_response_calls.clone()),
         last_sync_time: current.last_sync_time.clone(),
         // Pinned: the first resolution stays.
         target: current.target.clone().or_else(|| decision.target.clone()),

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::integration::Integration;
+use crate::plan::responses::ResponseCall;
 use crate::plan::PatchOperation;
 
 /// The largest `timeoutInMillis` accepted at admission. AWS's default quota is 29,000 ms, but
@@ -194,7 +195,7 @@ pub struct ApiGatewayIntegrationSpec {
     /// DeleteIntegrationResponse); an unchanged one costs nothing. The method response of each
     /// status code is not managed here. Not allowed on HTTP_PROXY and AWS_PROXY integrations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 64))]
+    #[schemars(extend("maxProperties" = 32))]
     #[x_kube(validation = Rule::new(r"self.all(k, k.matches('^[1-5][0-9][0-9]$'))").message("spec.integrationResponses keys must be status codes matching [1-5]\\d\\d, such as \"200\""))]
     #[x_kube(validation = Rule::new(r"self.filter(k, !has(self[k].selectionPattern) || self[k].selectionPattern == '').size() <= 1").message("spec.integrationResponses may hold at most one default response (no or empty selectionPattern): AWS refuses a second one"))]
     pub integration_responses: Option<BTreeMap<String, IntegrationResponseSpec>>,
@@ -228,7 +229,7 @@ pub struct IntegrationResponseSpec {
     /// values integration.response.header.NAME, integration.response.body.JSONPATH (without
     /// the $) or a static value in single quotes. When set, authoritative; {} means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 512}))]
+    #[schemars(extend("maxProperties" = 32, "additionalProperties" = {"type": "string", "maxLength": 512}))]
     #[x_kube(validation = Rule::new(r"self.all(k, k.matches('^method\\.response\\.header\\.[^\\s]+$'))").message("spec.integrationResponses[*].responseParameters keys must be method.response.header.NAME"))]
     #[x_kube(validation = Rule::new(r"self.all(k, self[k].matches('^(integration\\.response\\.header\\.[^\\s]+|integration\\.response\\.body(\\..+)?|\\x27[^\\x27]*\\x27)$'))").message("spec.integrationResponses[*].responseParameters values must be integration.response.header.NAME, integration.response.body.JSONPATH or a static value in single quotes"))]
     pub response_parameters: Option<BTreeMap<String, String>>,
@@ -359,6 +360,11 @@ pub struct ApiGatewayIntegrationStatus {
     /// The patch operations the last UpdateIntegration sent, for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_patch_operations: Option<Vec<PatchOperation>>,
+
+    /// The integration-response calls (PutIntegrationResponse, UpdateIntegrationResponse,
+    /// DeleteIntegrationResponse) the last write sent, in order, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_response_calls: Option<Vec<ResponseCall>>,
 
     /// When the operator last compared AWS with the spec successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -291,7 +291,7 @@ mod openapi {
             if let Some(sub) = properties.and_then(|p| p.get(key)) {
                 check(sub, item, &format!("{prefix}{key}"), errors);
             } else if let Some(sub) = additional.filter(|a| a.is_object()) {
-                check(sub, item, &format!("{path}[{key}]"), errors);
+                check(sub, item, &format!("{path}.{key}"), errors);
             } else if properties.is_some()
                 && !preserve
                 && !(path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))

@@ -64,6 +64,24 @@ macro_rules! integration_from_sdk {
 }
 pub(crate) use integration_from_sdk;
 
+/// An IntegrationResponse from the output of PutIntegrationResponse or
+/// UpdateIntegrationResponse (the same fields, two SDK types).
+macro_rules! response_from_output {
+    ($value:expr) => {{
+        let o = $value;
+        $crate::aws::convert::response_from_sdk(
+            aws_sdk_apigateway::types::IntegrationResponse::builder()
+                .set_status_code(o.status_code)
+                .set_selection_pattern(o.selection_pattern)
+                .set_response_parameters(o.response_parameters)
+                .set_response_templates(o.response_templates)
+                .set_content_handling(o.content_handling)
+                .build(),
+        )
+    }};
+}
+pub(crate) use response_from_output;
+
 pub(crate) fn from_sdk_integration(i: types::Integration) -> Integration {
     integration_from_sdk!(i)
 }

@@ -3,13 +3,15 @@
 //! failures the tests need (an op AWS ignores, a failure queued for one operation,
 //! PutIntegration dropping the integration responses).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{AwsApi, AwsError, IntegrationKey, MethodIntegration, Priority};
 use crate::crd::ApiGatewayIntegrationSpec;
 use crate::integration::{Integration, IntegrationResponse};
 use crate::plan::aws_model;
+use crate::plan::responses::aws_model as responses_model;
+use crate::plan::responses::{ResponseCall, ResponseCallKind};
 use crate::plan::PatchOperation;
 
 #[derive(Default)]
@@ -19,6 +21,8 @@ pub struct FakeAws {
     pub calls: Mutex<Vec<&'static str>>,
     /// UpdateIntegration answers 200 but leaves these paths as they were.
     pub ignore_paths: Mutex<Vec<String>>,
+    /// Integration-response calls on these status codes answer 200 but change nothing.
+    pub ignore_responses: Mutex<Vec<String>>,
     /// The next call of an operation fails with this error (one per entry).
     pub failures: Mutex<VecDeque<(&'static str, AwsError)>>,
     /// Whether PutIntegration keeps an existing integration's responses (AWS's answer is not
@@ -73,6 +77,8 @@ impl FakeAws {
 fn from_spec(spec: &ApiGatewayIntegrationSpec) -> Integration {
     let mut value = serde_json::to_value(spec).expect("spec serialises");
     let map = value.as_object_mut().expect("an object");
+    // PutIntegration has no integration responses; they are calls of their own.
+    map.remove("integrationResponses");
     if let Some(verb) = map.remove("integrationHttpMethod") {
         map.insert("httpMethod".into(), verb);
     } else {
@@ -128,23 +134,40 @@ impl AwsApi for FakeAws {
         Ok(next)
     }
 
-    async fn put_integration_response(
+    async fn integration_response_call(
         &self,
         key: &IntegrationKey,
-        status_code: &str,
-        response: &IntegrationResponse,
-    ) -> Result<IntegrationResponse, AwsError> {
-        self.call("PutIntegrationResponse")?;
+        call: &ResponseCall,
+    ) -> Result<Option<IntegrationResponse>, AwsError> {
+        self.call(match call.call {
+            ResponseCallKind::PutIntegrationResponse => "PutIntegrationResponse",
+            ResponseCallKind::UpdateIntegrationResponse => "UpdateIntegrationResponse",
+            ResponseCallKind::DeleteIntegrationResponse => "DeleteIntegrationResponse",
+        })?;
         let mut all = self.integrations.lock().unwrap();
         let live = all.get_mut(key).ok_or_else(Self::missing)?;
-        let stored = IntegrationResponse {
-            status_code: Some(status_code.into()),
-            ..response.clone()
-        };
-        live.integration_responses
-            .get_or_insert_with(BTreeMap::new)
-            .insert(status_code.into(), stored.clone());
-        Ok(stored)
+        let responses = live.integration_responses.clone().unwrap_or_default();
+        if self
+            .ignore_responses
+            .lock()
+            .unwrap()
+            .contains(&call.status_code)
+        {
+            return Ok(responses.get(&call.status_code).cloned());
+        }
+        let next =
+            responses_model::apply(&responses, std::slice::from_ref(call)).map_err(|message| {
+                match message.as_str() {
+                    "Invalid Response status code specified" => AwsError::NotFound { message },
+                    _ => AwsError::Invalid {
+                        code: "BadRequestException".into(),
+                        message,
+                    },
+                }
+            })?;
+        let answer = next.get(&call.status_code).cloned();
+        live.integration_responses = Some(next);
+        Ok(answer)
     }
 
     async fn delete_integration(&self, key: &IntegrationKey) -> Result<(), AwsError> {

@@ -2,6 +2,7 @@
 //! in-memory API Gateway. The end-to-end tests prove the same behaviours against the real API
 //! server and the emulator.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -464,4 +465,291 @@ async fn an_invalid_spec_waits_a_resync_period_after_a_restart() {
     let mut changed = obj.clone();
     changed.metadata.generation = Some(2);
     assert_eq!(invalid_spec_wait(&changed, &status, &ctx), None);
+}
+
+fn with_responses(responses: serde_json::Value) -> Integration {
+    let mut integration = live();
+    integration.integration_responses = Some(serde_json::from_value(responses).unwrap());
+    integration
+}
+
+fn two_responses() -> Integration {
+    with_responses(serde_json::json!({
+        "200": {"statusCode": "200", "responseTemplates": {"application/json": "{}"},
+                "responseParameters": {"method.response.header.x-id": "integration.response.header.x-id"}},
+        "404": {"statusCode": "404", "selectionPattern": "4\\d\\d"},
+    }))
+}
+
+fn response_calls(ctx: &Context<FakeAws>) -> Vec<&'static str> {
+    ctx.aws
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|c| c.contains("IntegrationResponse"))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_call_per_changed_response_and_none_for_the_unchanged() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let obj = object(
+        "a",
+        100,
+        serde_json::json!({"integrationResponses": {
+            "200": {"responseTemplates": {"application/json": "{\"ok\":true}"}},
+            "404": {"selectionPattern": "4\\d\\d"},
+            "500": {"selectionPattern": "5\\d\\d"},
+        }}),
+    );
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(
+        response_calls(&ctx),
+        vec!["PutIntegrationResponse", "UpdateIntegrationResponse"],
+        "500 created, 404 untouched, then 200 (the default response goes last) patched"
+    );
+    assert_eq!(ctx.aws.count("UpdateIntegration"), 0);
+    let after = ctx.aws.get(&key()).unwrap().integration_responses.unwrap();
+    assert_eq!(
+        after["200"].response_parameters,
+        two_responses().integration_responses.unwrap()["200"].response_parameters,
+        "an unmanaged field of a managed response is kept"
+    );
+    let sent = decision.response_calls.unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        decision.integration.unwrap().integration_responses,
+        Some(after),
+        "status holds AWS's answers"
+    );
+
+    // Planning again against AWS costs nothing.
+    ctx.aws.calls.lock().unwrap().clear();
+    let again = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::Synced);
+    assert!(response_calls(&ctx).is_empty());
+}
+
+#[tokio::test]
+async fn an_empty_map_deletes_every_response_and_unset_manages_none() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let unset = object("a", 100, serde_json::json!({}));
+    decide(&unset, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert!(response_calls(&ctx).is_empty());
+    let cleared = object("a", 100, serde_json::json!({"integrationResponses": {}}));
+    let decision = decide(&cleared, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(
+        response_calls(&ctx),
+        vec!["DeleteIntegrationResponse", "DeleteIntegrationResponse"]
+    );
+    assert_eq!(
+        ctx.aws.get(&key()).unwrap().integration_responses,
+        Some(BTreeMap::new())
+    );
+}
+
+#[tokio::test]
+async fn a_spec_change_with_a_response_change_is_one_update_then_the_response_call() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let mut obj = object(
+        "a",
+        100,
+        serde_json::json!({"uri": "https://new.example.com", "integrationResponses": {
+            "200": {"responseTemplates": {"application/json": "{}"}},
+            "404": {"selectionPattern": "4.."},
+        }}),
+    );
+    obj.metadata.generation = Some(2);
+    // The status copy is from generation 1: a spec change plans from it.
+    let status = synced_status(two_responses(), 1);
+    let decision = decide(&obj, &ctx, &status).await.unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(
+        *ctx.aws.calls.lock().unwrap(),
+        vec!["UpdateIntegration", "UpdateIntegrationResponse"],
+        "no read: the answer to UpdateIntegration carries the responses"
+    );
+}
+
+#[tokio::test]
+async fn a_response_call_is_not_planned_from_an_old_status_copy() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let mut obj = object(
+        "a",
+        100,
+        serde_json::json!({"integrationResponses": {
+            "200": {"responseTemplates": {"application/json": "{}"}},
+            "404": {"selectionPattern": "4.."},
+        }}),
+    );
+    obj.metadata.generation = Some(2);
+    // The status copy lacks a response AWS has now; a Put planned from it would be wrong.
+    let status = synced_status(live(), 1);
+    decide(&obj, &ctx, &status).await.unwrap();
+    assert_eq!(
+        *ctx.aws.calls.lock().unwrap(),
+        vec!["GetIntegration", "UpdateIntegrationResponse"]
+    );
+}
+
+#[tokio::test]
+async fn a_re_create_puts_back_the_spec_responses_and_the_unmanaged_ones() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let obj = object(
+        "a",
+        100,
+        serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate",
+            "integrationResponses": {"200": {"responseTemplates": {"application/json": "{\"mock\":1}"}}}}),
+    );
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    let after = ctx.aws.get(&key()).unwrap();
+    assert_eq!(after.integration_type.as_deref(), Some("MOCK"));
+    let responses = after.integration_responses.unwrap();
+    assert_eq!(
+        responses.keys().collect::<Vec<_>>(),
+        vec!["200"],
+        "spec.integrationResponses is authoritative"
+    );
+    assert_eq!(
+        responses["200"].response_parameters,
+        two_responses().integration_responses.unwrap()["200"].response_parameters,
+        "the unmanaged parameters of 200 came back"
+    );
+    assert_eq!(
+        responses["200"].response_templates.as_ref().unwrap()["application/json"],
+        "{\"mock\":1}"
+    );
+
+    // Without the field every live response comes back as it was.
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let unmanaged = object(
+        "a",
+        100,
+        serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate"}),
+    );
+    decide(&unmanaged, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.aws.get(&key()).unwrap().integration_responses,
+        two_responses().integration_responses
+    );
+}
+
+#[tokio::test]
+async fn a_missing_integration_is_created_with_its_responses() {
+    let ctx = context(FakeAws::default());
+    let obj = object(
+        "a",
+        100,
+        serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate",
+            "integrationResponses": {"200": {}, "500": {"selectionPattern": "5\\d\\d"}}}),
+    );
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(
+        response_calls(&ctx),
+        vec!["PutIntegrationResponse", "PutIntegrationResponse"]
+    );
+    let responses = ctx.aws.get(&key()).unwrap().integration_responses.unwrap();
+    assert_eq!(responses.keys().collect::<Vec<_>>(), vec!["200", "500"]);
+}
+
+#[tokio::test]
+async fn observe_reports_a_response_drift_by_status_code_without_values_or_calls() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    let obj = object(
+        "a",
+        100,
+        serde_json::json!({"managementPolicy": "Observe", "integrationResponses": {
+            "200": {"responseTemplates": {"application/json": "secret-template"}},
+            "404": {"selectionPattern": "4\\d\\d"},
+        }}),
+    );
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    match &decision.outcome {
+        Outcome::Drifted(message) => {
+            assert!(
+                message.contains("UpdateIntegrationResponse 200"),
+                "{message}"
+            );
+            assert!(!message.contains("secret-template"), "{message}");
+        }
+        other => panic!("expected Drifted, got {other:?}"),
+    }
+    assert!(response_calls(&ctx).is_empty());
+}
+
+#[tokio::test]
+async fn a_response_aws_does_not_take_is_not_converged_and_bounded() {
+    let ctx = context(FakeAws::with(&key(), two_responses()));
+    // AWS answers the Put with something else: the fake fails the first call and the
+    // response stays as it was, so the plan asks again. A second call for the same code in
+    // one reconcile is not sent.
+    let obj = object(
+        "a",
+        100,
+        serde_json::json!({"integrationResponses": {
+            "200": {"responseTemplates": {"application/json": "{}"}},
+            "404": {"selectionPattern": "4\\d\\d", "contentHandling": "CONVERT_TO_TEXT"},
+        }}),
+    );
+    ctx.aws.ignore_responses.lock().unwrap().push("404".into());
+    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        .await
+        .unwrap();
+    match &decision.outcome {
+        Outcome::NotConverged(message) => {
+            assert!(message.contains("/integrationResponses/404"), "{message}")
+        }
+        other => panic!("expected NotConverged, got {other:?}"),
+    }
+    assert_eq!(response_calls(&ctx), vec!["PutIntegrationResponse"]);
+}
+
+#[tokio::test]
+async fn a_put_without_a_method_response_is_invalid_spec_naming_the_field() {
+    let ctx = context(FakeAws::with(&key(), live()));
+    ctx.aws.fail_next(
+        "PutIntegrationResponse",
+        AwsError::NotFound {
+            message: "PutIntegrationResponse: Invalid Response status code specified".into(),
+        },
+    );
+    let obj = object(
+        "a",
+        100,
+        serde_json::json!({"integrationResponses": {"418": {"selectionPattern": "x"}}}),
+    );
+    match decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default()).await {
+        Err(Error::Aws(e)) => match outcome_of_error(&e) {
+            Outcome::InvalidSpec(message) => {
+                assert!(
+                    message.contains("spec.integrationResponses.418"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected InvalidSpec, got {other:?}"),
+        },
+        other => panic!("expected an AWS error, got {:?}", other.map(|d| d.outcome)),
+    }
 }
