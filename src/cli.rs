@@ -9,6 +9,8 @@ use crate::aws::AwsApi;
 
 use crate::crd::ApiGatewayIntegration;
 use crate::integration::Integration;
+use crate::integration::IntegrationResponse;
+use crate::plan::responses::{plan_responses, ResponseCall, ResponseCallKind};
 use crate::plan::{plan, PatchOperation, Plan};
 
 /// Manages AWS API Gateway (REST API) method integrations as Kubernetes objects.
@@ -138,8 +140,10 @@ pub struct PlanArgs {
     /// With --aws: the API Gateway endpoint URL (else AWS_ENDPOINT_URL).
     #[arg(long, requires = "aws", env = "APIGW_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
-    /// json: the patch operations array in the AWS CLI's JSON syntax. cli: the equivalent
-    /// `aws apigateway update-integration` command, quoted for a POSIX shell.
+    /// json: the calls as a JSON list, in order: {"call": "UpdateIntegration",
+    /// "patchOperations": [...]} then one PutIntegrationResponse, UpdateIntegrationResponse or
+    /// DeleteIntegrationResponse per integration response ([] means in sync). cli: the
+    /// equivalent `aws apigateway` commands, quoted for a POSIX shell.
     #[arg(short, long, value_enum, default_value_t = Output::Json)]
     pub output: Output,
 }
@@ -287,9 +291,13 @@ fn render_plans(pairs: &[(&ApiGatewayIntegration, Integration)], output: Output)
         let name = object.metadata.name.as_deref().unwrap_or("<unnamed>");
         match plan(&object.spec, live) {
             Plan::Patch(ops) => {
+                let responses = plan_responses(
+                    object.spec.integration_responses.as_ref(),
+                    live.integration_responses.as_ref(),
+                );
                 let text = match output {
-                    Output::Json => operations_json(&ops),
-                    Output::Cli => update_integration_command(object, &ops),
+                    Output::Json => calls_json(&ops, &responses),
+                    Output::Cli => commands(object, &ops, &responses),
                 };
                 outcome.stdout.push_str(&text);
                 outcome.stdout.push('\n');
@@ -301,13 +309,53 @@ fn render_plans(pairs: &[(&ApiGatewayIntegration, Integration)], output: Output)
                     ));
                 }
                 outcome.stderr.push_str(&format!(
-                    "{name}: set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration\n"
+                    "{name}: set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration (and put every integration response back)\n"
                 ));
                 outcome.exit_code = EXIT_NEEDS_REPLACEMENT;
             }
         }
     }
     outcome
+}
+
+/// One call of a plan as `plan -o json` prints it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrintedCall<'a> {
+    call: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_operations: Option<&'a [PatchOperation]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<&'a IntegrationResponse>,
+}
+
+/// The calls of a plan, in order, as a JSON list: the UpdateIntegration (if any), then one
+/// call per integration response. `[]` means in sync.
+pub fn calls_json(ops: &[PatchOperation], responses: &[ResponseCall]) -> String {
+    let mut calls = Vec::new();
+    if !ops.is_empty() {
+        calls.push(PrintedCall {
+            call: "UpdateIntegration",
+            status_code: None,
+            patch_operations: Some(ops),
+            response: None,
+        });
+    }
+    for call in responses {
+        calls.push(PrintedCall {
+            call: match call.call {
+                ResponseCallKind::PutIntegrationResponse => "PutIntegrationResponse",
+                ResponseCallKind::UpdateIntegrationResponse => "UpdateIntegrationResponse",
+                ResponseCallKind::DeleteIntegrationResponse => "DeleteIntegrationResponse",
+            },
+            status_code: Some(&call.status_code),
+            patch_operations: call.patch_operations.as_deref(),
+            response: call.response.as_ref(),
+        });
+    }
+    serde_json::to_string_pretty(&calls).expect("calls serialize")
 }
 
 fn read_live(path: &std::path::Path) -> Result<Integration, String> {
@@ -323,11 +371,6 @@ fn read_live(path: &std::path::Path) -> Result<Integration, String> {
     })
 }
 
-/// The operations array in the AWS CLI's JSON syntax.
-pub fn operations_json(ops: &[PatchOperation]) -> String {
-    serde_json::to_string_pretty(ops).expect("operations serialize")
-}
-
 /// Quotes a word for a POSIX shell.
 pub fn shell_quote(word: &str) -> String {
     if !word.is_empty()
@@ -340,50 +383,130 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
+/// How the AWS CLI commands of one document name the method: lookups of names and paths
+/// with the AWS CLI's own queries, then the arguments every command shares.
+struct CliTarget {
+    lookups: Vec<String>,
+    region: String,
+    rest_api: String,
+    resource: String,
+    http_method: String,
+}
+
+impl CliTarget {
+    fn of(object: &ApiGatewayIntegration) -> Self {
+        let spec = &object.spec;
+        let mut lookups = Vec::new();
+        let region = spec
+            .region
+            .as_ref()
+            .map(|r| format!(" --region {}", shell_quote(r)))
+            .unwrap_or_default();
+        let rest_api = match (&spec.rest_api_id, &spec.rest_api_name) {
+            (Some(id), _) => shell_quote(id),
+            (None, Some(name)) => {
+                let query = format!("items[?name=='{}'].id", name.replace('\'', "\\'"));
+                lookups.push(format!(
+                    "REST_API_ID=$(aws apigateway get-rest-apis{region} --query {} --output text)",
+                    shell_quote(&query)
+                ));
+                "\"$REST_API_ID\"".to_string()
+            }
+            (None, None) => "\"$REST_API_ID\"".to_string(),
+        };
+        let resource = match (&spec.resource_id, &spec.resource_path) {
+            (Some(id), _) => shell_quote(id),
+            (None, Some(path)) => {
+                let query = format!("items[?path=='{}'].id", path.replace('\'', "\\'"));
+                lookups.push(format!(
+                    "RESOURCE_ID=$(aws apigateway get-resources{region} --rest-api-id {rest_api} --query {} --output text)",
+                    shell_quote(&query)
+                ));
+                "\"$RESOURCE_ID\"".to_string()
+            }
+            (None, None) => "\"$RESOURCE_ID\"".to_string(),
+        };
+        CliTarget {
+            lookups,
+            region,
+            rest_api,
+            resource,
+            http_method: spec.http_method.to_string(),
+        }
+    }
+
+    /// `aws apigateway {command}` on this method, then `args` (already quoted), one per line.
+    fn command(&self, command: &str, args: &[String]) -> String {
+        let mut line = format!(
+            "aws apigateway {command}{} \\\n  --rest-api-id {} \\\n  --resource-id {} \\\n  --http-method {}",
+            self.region, self.rest_api, self.resource, self.http_method
+        );
+        for arg in args {
+            line.push_str(" \\\n  ");
+            line.push_str(arg);
+        }
+        line
+    }
+}
+
 /// The `aws apigateway update-integration` command that sends `ops`. A target given by name or
 /// path is looked up first with the AWS CLI's own queries.
 pub fn update_integration_command(
     object: &ApiGatewayIntegration,
     ops: &[PatchOperation],
 ) -> String {
-    let spec = &object.spec;
-    let mut lines = Vec::new();
-    let region = spec
-        .region
-        .as_ref()
-        .map(|r| format!(" --region {}", shell_quote(r)))
-        .unwrap_or_default();
-    let rest_api = match (&spec.rest_api_id, &spec.rest_api_name) {
-        (Some(id), _) => shell_quote(id),
-        (None, Some(name)) => {
-            let query = format!("items[?name=='{}'].id", name.replace('\'', "\\'"));
-            lines.push(format!(
-                "REST_API_ID=$(aws apigateway get-rest-apis{region} --query {} --output text)",
-                shell_quote(&query)
-            ));
-            "\"$REST_API_ID\"".to_string()
+    commands(object, ops, &[])
+}
+
+/// Every AWS CLI command of a plan, in order: the lookups, `update-integration` (if any
+/// operation), then one `put-integration-response`, `update-integration-response` or
+/// `delete-integration-response` per response call. Quoted for a POSIX shell.
+pub fn commands(
+    object: &ApiGatewayIntegration,
+    ops: &[PatchOperation],
+    responses: &[ResponseCall],
+) -> String {
+    let target = CliTarget::of(object);
+    let mut lines = target.lookups.clone();
+    if !ops.is_empty() || responses.is_empty() {
+        let compact = serde_json::to_string(ops).expect("operations serialize");
+        lines.push(target.command(
+            "update-integration",
+            &[format!("--patch-operations {}", shell_quote(&compact))],
+        ));
+    }
+    for call in responses {
+        let mut args = vec![format!("--status-code {}", shell_quote(&call.status_code))];
+        if let Some(ops) = &call.patch_operations {
+            let compact = serde_json::to_string(ops).expect("operations serialize");
+            args.push(format!("--patch-operations {}", shell_quote(&compact)));
         }
-        (None, None) => "\"$REST_API_ID\"".to_string(),
-    };
-    let resource = match (&spec.resource_id, &spec.resource_path) {
-        (Some(id), _) => shell_quote(id),
-        (None, Some(path)) => {
-            let query = format!("items[?path=='{}'].id", path.replace('\'', "\\'"));
-            lines.push(format!(
-                "RESOURCE_ID=$(aws apigateway get-resources{region} --rest-api-id {rest_api} --query {} --output text)",
-                shell_quote(&query)
-            ));
-            "\"$RESOURCE_ID\"".to_string()
+        if let Some(response) = &call.response {
+            args.extend(put_response_args(response));
         }
-        (None, None) => "\"$RESOURCE_ID\"".to_string(),
-    };
-    let compact = serde_json::to_string(ops).expect("operations serialize");
-    lines.push(format!(
-        "aws apigateway update-integration{region} \\\n  --rest-api-id {rest_api} \\\n  --resource-id {resource} \\\n  --http-method {} \\\n  --patch-operations {}",
-        spec.http_method,
-        shell_quote(&compact)
-    ));
+        lines.push(target.command(call.call.cli_command(), &args));
+    }
     lines.join("\n")
+}
+
+fn put_response_args(response: &IntegrationResponse) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(pattern) = &response.selection_pattern {
+        args.push(format!("--selection-pattern {}", shell_quote(pattern)));
+    }
+    let json_map = |m: &std::collections::BTreeMap<String, String>| {
+        shell_quote(&serde_json::to_string(m).expect("a map serializes"))
+    };
+    if let Some(parameters) = &response.response_parameters {
+        args.push(format!("--response-parameters {}", json_map(parameters)));
+    }
+    if let Some(templates) = &response.response_templates {
+        args.push(format!("--response-templates {}", json_map(templates)));
+    }
+    if let Some(handling) = &response.content_handling {
+        args.push(format!("--content-handling {}", shell_quote(handling)));
+    }
+    args
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What `plan -o json` prints for a plan of one UpdateIntegration.
+fn calls(ops: Value) -> Value {
+    json!([{"call": "UpdateIntegration", "patchOperations": ops}])
+}
+
 fn plan_example(name: &str, output: &str) -> Output {
     run(&[
         "plan",
@@ -36,19 +41,21 @@ fn plan_reproduces_the_four_seed_examples() {
     let cases = [
         (
             "seed-1-add-passthrough-template",
-            json!([{"op": "add", "path": "/requestTemplates/application~1json"}]),
+            calls(json!([{"op": "add", "path": "/requestTemplates/application~1json"}])),
         ),
         (
             "seed-2-replace-with-custom-template",
-            json!([{"op": "replace", "path": "/requestTemplates/application~1json", "value": "{\"example\": \"json\"}"}]),
+            calls(
+                json!([{"op": "replace", "path": "/requestTemplates/application~1json", "value": "{\"example\": \"json\"}"}]),
+            ),
         ),
         (
             "seed-3-replace-with-passthrough",
-            json!([{"op": "replace", "path": "/requestTemplates/application~1json"}]),
+            calls(json!([{"op": "replace", "path": "/requestTemplates/application~1json"}])),
         ),
         (
             "seed-4-remove-template",
-            json!([{"op": "remove", "path": "/requestTemplates/application~1json"}]),
+            calls(json!([{"op": "remove", "path": "/requestTemplates/application~1json"}])),
         ),
     ];
     for (name, expected) in cases {
@@ -109,7 +116,7 @@ fn plan_without_from_plans_against_an_empty_integration() {
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         printed,
-        json!([{"op": "add", "path": "/requestTemplates/application~1json"}])
+        calls(json!([{"op": "add", "path": "/requestTemplates/application~1json"}]))
     );
 }
 
@@ -292,4 +299,95 @@ fn bad_run_flags_fail_at_start_naming_the_flag() {
         );
         assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
     }
+}
+
+/// Parses `commands` (as `plan -o cli` prints them) with a real POSIX shell: one list of
+/// arguments per command.
+fn shell_words(commands: &str) -> Vec<Vec<String>> {
+    commands
+        .trim_end()
+        .replace("\\\n", " ")
+        .lines()
+        .map(|line| {
+            let parsed = Command::new("sh")
+                .arg("-c")
+                .arg(format!("set -- {line}; printf '%s\\n' \"$@\""))
+                .output()
+                .expect("sh runs");
+            assert!(parsed.status.success(), "sh: {}", text(&parsed.stderr));
+            text(&parsed.stdout).lines().map(str::to_string).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn plan_prints_every_integration_response_call_in_order() {
+    let out = plan_example("integration-responses", "json");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed,
+        json!([
+            {"call": "DeleteIntegrationResponse", "statusCode": "400"},
+            {"call": "PutIntegrationResponse", "statusCode": "404", "response": {
+                "statusCode": "404", "selectionPattern": "404",
+                "responseParameters": {"method.response.header.x-error": "'not found'"}}},
+            {"call": "PutIntegrationResponse", "statusCode": "500", "response": {
+                "statusCode": "500", "selectionPattern": "5\\d\\d",
+                "responseTemplates": {"application/json": "{\"message\": \"backend error\"}"}}},
+            {"call": "UpdateIntegrationResponse", "statusCode": "200", "patchOperations": [
+                {"op": "replace", "path": "/responseTemplates/application~1json",
+                 "value": "{\"pet\": $input.json('$')}"}]},
+        ])
+    );
+}
+
+#[test]
+fn plan_prints_the_integration_response_commands_a_shell_reads_back() {
+    let out = plan_example("integration-responses", "cli");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let commands = shell_words(&text(&out.stdout));
+    let shared = |words: &[String]| words[3..9].to_vec();
+    let names: Vec<&str> = commands.iter().map(|c| c[2].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "delete-integration-response",
+            "put-integration-response",
+            "put-integration-response",
+            "update-integration-response"
+        ],
+        "no update-integration: the integration itself is in sync"
+    );
+    for command in &commands {
+        assert_eq!(command[..2], ["aws", "apigateway"]);
+        assert_eq!(
+            shared(command),
+            [
+                "--rest-api-id",
+                "a1b2c3d4e5",
+                "--resource-id",
+                "a1b2c3",
+                "--http-method",
+                "GET"
+            ]
+        );
+        assert_eq!(command[9], "--status-code");
+    }
+    assert_eq!(commands[0][10], "400");
+    let put = &commands[1];
+    assert_eq!(
+        put[10..],
+        [
+            "404",
+            "--selection-pattern",
+            "404",
+            "--response-parameters",
+            r#"{"method.response.header.x-error":"'not found'"}"#
+        ]
+    );
+    let patch = &commands[3];
+    assert_eq!(patch[11], "--patch-operations");
+    let ops: Value = serde_json::from_str(&patch[12]).expect("the operations survive quoting");
+    assert_eq!(ops[0]["value"], "{\"pet\": $input.json('$')}");
 }

@@ -347,10 +347,10 @@ def test_plan_aws_reads_the_live_state_through_the_aws_layer(tmp_path, emulator)
     path.write_text(json.dumps(body))
     out = subprocess.run([str(BINARY), "plan", "-f", str(path), "--aws"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [
+    assert json.loads(out.stdout) == [{"call": "UpdateIntegration", "patchOperations": [
         {"op": "replace", "path": "/timeoutInMillis", "value": "1000"},
         {"op": "remove", "path": "/requestTemplates/application~1json"},
-    ]
+    ]}]
 
 
 def test_a_change_planned_from_memory_survives_an_out_of_band_edit(kube, emulator, operators):
