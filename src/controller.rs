@@ -26,10 +26,9 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Resource, ResourceExt};
-use rand::Rng;
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
@@ -40,6 +39,8 @@ use crate::crd::{
     ManagementPolicy, ResolvedTarget,
 };
 use crate::integration::{Integration, IntegrationResponse};
+use crate::kit::{annotation_is_true, apply_status, object_key, Kit};
+pub use crate::kit::{BackoffConfig, Settings};
 use crate::metrics::Metrics;
 use crate::plan::responses::{
     desired_responses, plan_responses, plan_restore, ResponseCall, ResponseCallKind,
@@ -73,79 +74,23 @@ impl Error {
     }
 }
 
-/// Per-object exponential backoff with full jitter: the n-th consecutive failure waits a random
-/// time in [0, min(cap, base·factorⁿ)], at least Retry-After when AWS gave one.
-#[derive(Clone, Copy, Debug)]
-pub struct BackoffConfig {
-    pub base: Duration,
-    pub cap: Duration,
-    pub factor: f64,
-}
-
-impl BackoffConfig {
-    /// The ceiling for the `failures`-th consecutive failure (1-based).
-    pub fn ceiling(&self, failures: u32) -> Duration {
-        let exp = self.factor.powi(failures.saturating_sub(1).min(64) as i32);
-        let secs = (self.base.as_secs_f64() * exp).min(self.cap.as_secs_f64());
-        Duration::from_secs_f64(secs)
-    }
-
-    /// A full-jitter delay for the `failures`-th failure, never shorter than `retry_after`, and
-    /// never shorter than a tenth of the base so that nothing spins.
-    pub fn delay(
-        &self,
-        failures: u32,
-        retry_after: Option<Duration>,
-        rng: &mut impl Rng,
-    ) -> Duration {
-        let ceiling = self.ceiling(failures).as_secs_f64();
-        let jittered = Duration::from_secs_f64(rng.random_range(0.0..=ceiling));
-        jittered
-            .max(retry_after.unwrap_or_default())
-            .max(self.base / 10)
-    }
-}
-
-/// What the controller is configured with.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub default_region: String,
-    pub resync_period: Duration,
-    pub backoff: BackoffConfig,
-    pub reporter: String,
-}
-
-/// Consecutive failures of one object and the earliest time it may call AWS again.
-#[derive(Clone, Copy, Debug)]
-struct BackoffState {
-    failures: u32,
-    until: Instant,
-}
-
-/// Shared by every reconcile.
+/// Shared by every reconcile of ApiGatewayIntegrations; the kit's parts through `Deref`.
 pub struct Context<A: AwsApi> {
-    pub client: kube::Client,
+    kit: Kit,
     pub aws: Arc<A>,
-    pub settings: Settings,
-    pub metrics: Arc<Metrics>,
-    /// Who publishes Events. A `Recorder` is made per Event: kube's Recorder keeps every Event
-    /// it published for 6 minutes (to fold repeats into a series), which is 10,000 Events
-    /// after a rollout of 10,000 changes, and this operator's Events rarely repeat.
-    reporter: Reporter,
-    backoff: Mutex<HashMap<String, BackoffState>>,
-    /// Until when the copy of AWS's last answer in an object's status stands in for a drift
-    /// read. The answer itself is not kept here: the cached object's `status.integration` is
-    /// that copy, and keeping a second one per object doubled the memory at 10,000 objects.
-    fresh: Mutex<HashMap<String, Instant>>,
     snapshots: Snapshots,
-    /// The resourceVersion of our last status write per object, until the cache has caught up
-    /// with it: a cached object older than that is not planned from (server-side apply would
-    /// drop what the stale copy lacks), however long the watch lags.
-    written: Mutex<HashMap<String, u64>>,
-    /// Integration responses a re-create dropped and that are not put back yet.
+    /// Integration-response calls a re-create could not send yet.
     pending_responses: Mutex<HashMap<String, Vec<ResponseCall>>>,
     /// Every watched object (the controller's cache), for the ownership check.
     peers: std::sync::OnceLock<Peers>,
+}
+
+impl<A: AwsApi> std::ops::Deref for Context<A> {
+    type Target = Kit;
+
+    fn deref(&self) -> &Kit {
+        &self.kit
+    }
 }
 
 /// Lists the watched objects.
@@ -158,22 +103,12 @@ impl<A: AwsApi> Context<A> {
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let reporter = Reporter {
-            controller: "apigw-operator".into(),
-            instance: Some(settings.reporter.clone()),
-        };
         Context {
-            reporter,
-            client,
-            aws,
-            metrics,
-            backoff: Mutex::new(HashMap::new()),
-            fresh: Mutex::new(HashMap::new()),
             snapshots: Snapshots::new(settings.resync_period / 2),
-            written: Mutex::new(HashMap::new()),
+            kit: Kit::new(client, settings, metrics),
+            aws,
             pending_responses: Mutex::new(HashMap::new()),
             peers: std::sync::OnceLock::new(),
-            settings,
         }
     }
 
@@ -209,87 +144,13 @@ impl<A: AwsApi> Context<A> {
         })
     }
 
-    /// Records one more failure of `object` and returns how long it waits before the next try.
-    fn fail(&self, object: &str, retry_after: Option<Duration>) -> Duration {
-        self.fail_counted(object, retry_after).1
-    }
-
-    /// [`Context::fail`], with the number of consecutive failures.
-    fn fail_counted(&self, object: &str, retry_after: Option<Duration>) -> (u32, Duration) {
-        let mut backoff = self.backoff.lock().expect("backoff lock");
-        let state = backoff.entry(object.to_string()).or_insert(BackoffState {
-            failures: 0,
-            until: Instant::now(),
-        });
-        state.failures += 1;
-        let delay = self
-            .settings
-            .backoff
-            .delay(state.failures, retry_after, &mut rand::rng());
-        state.until = Instant::now() + delay;
-        (state.failures, delay)
-    }
-
-    /// `object` calls AWS again in `wait` at the earliest (an InvalidSpec waits a resync period).
-    fn hold(&self, object: &str, wait: Duration) {
-        self.backoff.lock().expect("backoff lock").insert(
-            object.to_string(),
-            BackoffState {
-                failures: 0,
-                until: Instant::now() + wait,
-            },
-        );
-    }
-
-    /// Forgets the failures of `object` (it succeeded).
-    fn succeed(&self, object: &str) {
-        self.backoff.lock().expect("backoff lock").remove(object);
-    }
-
-    /// How long `object` must still wait before calling AWS, if it is backing off.
-    fn backing_off(&self, object: &str) -> Option<Duration> {
-        let backoff = self.backoff.lock().expect("backoff lock");
-        backoff
-            .get(object)
-            .and_then(|state| state.until.checked_duration_since(Instant::now()))
-    }
-
-    /// Remembers the resourceVersion the API server gave our last status write of `object`.
-    fn wrote_status(&self, object: &str, resource_version: Option<String>) {
-        let mut written = self.written.lock().expect("written lock");
-        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
-            Some(version) => written.insert(object.to_string(), version),
-            None => written.remove(object),
-        };
-    }
-
-    /// Whether `obj` comes from a cache that has not yet seen our last status write of it.
-    /// Acting on it would write status from stale knowledge. kube-apiserver's resourceVersions
-    /// are etcd revisions, which only grow; one that is not a number is taken as current.
-    fn is_stale(&self, object: &str, obj: &ApiGatewayIntegration) -> bool {
-        let mut written = self.written.lock().expect("written lock");
-        let Some(ours) = written.get(object).copied() else {
-            return false;
-        };
-        match obj.resource_version().and_then(|v| v.parse::<u64>().ok()) {
-            Some(seen) if seen < ours => true,
-            _ => {
-                written.remove(object);
-                false
-            }
-        }
-    }
-
     /// Drops everything remembered about objects for which `exists` is false.
     fn prune(&self, exists: impl Fn(&str) -> bool) {
-        self.written
-            .lock()
-            .expect("written lock")
-            .retain(|key, _| exists(key));
+        self.prune_written(&exists);
         // The metrics track every object a reconcile finished (a paused one has nothing in
         // the other maps); a reconcile that failed before finishing left a backoff.
         let mut known = self.metrics.tracked_objects();
-        known.extend(self.backoff.lock().expect("backoff lock").keys().cloned());
+        known.extend(self.backing_off_keys());
         known.sort_unstable();
         known.dedup();
         for key in known.into_iter().filter(|key| !exists(key)) {
@@ -299,46 +160,13 @@ impl<A: AwsApi> Context<A> {
 
     /// Forgets `object` entirely (deleted).
     fn forget_object(&self, object: &str) {
-        self.metrics.set_ready(object, None);
-        self.forget(object);
+        self.kit.forget_object(object);
         self.snapshots.leave(object);
-        self.written.lock().expect("written lock").remove(object);
-        self.backoff.lock().expect("backoff lock").remove(object);
         self.pending_responses
             .lock()
             .expect("pending lock")
             .remove(object);
     }
-
-    fn jittered_resync(&self) -> Duration {
-        let period = self.settings.resync_period.as_secs_f64();
-        Duration::from_secs_f64(period * rand::rng().random_range(0.9..=1.1))
-    }
-
-    /// The status copy of AWS's last answer stands in for a drift read for `fresh_for`.
-    fn remember(&self, object: &str, fresh_for: Duration) {
-        self.fresh
-            .lock()
-            .expect("fresh lock")
-            .insert(object.to_string(), Instant::now() + fresh_for);
-    }
-
-    /// The status copy of AWS's last answer no longer stands in for a drift read.
-    fn forget(&self, object: &str) {
-        self.fresh.lock().expect("fresh lock").remove(object);
-    }
-
-    fn is_fresh(&self, object: &str) -> bool {
-        self.fresh
-            .lock()
-            .expect("fresh lock")
-            .get(object)
-            .is_some_and(|until| Instant::now() < *until)
-    }
-}
-
-fn object_key(obj: &ApiGatewayIntegration) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// What a reconcile decided, before status is written.
@@ -375,19 +203,19 @@ impl Decision {
     }
 }
 
-#[instrument(skip_all, fields(object = %object_key(&obj)))]
+#[instrument(skip_all, fields(object = %object_key(&*obj)))]
 pub async fn reconcile<A: AwsApi>(
     obj: Arc<ApiGatewayIntegration>,
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
-    let key = object_key(&obj);
+    let key = object_key(&*obj);
     // A watch event (our own status write, say) must not cut a backoff short: only a new
     // generation, a deletion or a pause may.
     let new_generation =
         obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
     if obj.meta().deletion_timestamp.is_none() {
-        if ctx.is_stale(&key, &obj) {
+        if ctx.is_stale(&key, obj.resource_version()) {
             return Ok(Action::requeue(Duration::from_millis(500)));
         }
         if let Some(wait) = ctx.backing_off(&key).filter(|_| !new_generation) {
@@ -466,10 +294,6 @@ async fn reconcile_inner<A: AwsApi>(
         Err(e) => return Err(e),
     };
     finish(&api, obj, ctx, decision).await
-}
-
-fn annotation_is_true(obj: &ApiGatewayIntegration, name: &str) -> bool {
-    obj.annotations().get(name).map(String::as_str) == Some("true")
 }
 
 /// How long an InvalidSpec of this generation still waits before it is tried again. The
@@ -637,7 +461,7 @@ fn claimants<'a>(
 ) -> impl Iterator<Item = &'a Arc<ApiGatewayIntegration>> + 'a {
     peers.iter().filter(move |peer| {
         peer.meta().uid != me.meta().uid
-            && object_key(peer) != object_key(me)
+            && object_key(&***peer) != object_key(me)
             && claimed_target(peer, default_region).as_ref() == Some(target)
     })
 }
@@ -1379,17 +1203,7 @@ async fn publish<A: AwsApi>(
     action: &str,
     note: String,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: action.into(),
-        secondary: None,
-    };
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
-        warn!(error = %e, "could not publish an event");
-    }
+    ctx.kit.publish(obj, type_, reason, action, note).await;
 }
 
 /// Step 7: status (only when it changed), events for new failure reasons, metrics.
@@ -1454,51 +1268,6 @@ async fn finish<A: AwsApi>(
         .map_or_else(Action::await_change, Action::requeue))
 }
 
-/// Server-side applies `status` to `obj`, and to no other object of its name. The status
-/// subresource ignores a uid in the applied body, so the write carries the resourceVersion of
-/// the object it was decided for as a precondition; when someone else wrote the object since
-/// (409), it is read again and, if it is still the same object (uid), applied on that version.
-/// None: the object is gone or is another one now.
-async fn apply_status(
-    api: &Api<ApiGatewayIntegration>,
-    obj: &ApiGatewayIntegration,
-    status: &ApiGatewayIntegrationStatus,
-) -> Result<Option<ApiGatewayIntegration>, Error> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let body = |resource_version: Option<String>| {
-        json!({
-            "apiVersion": "apigw.dev/v1alpha1",
-            "kind": "ApiGatewayIntegration",
-            "metadata": {"resourceVersion": resource_version},
-            "status": status,
-        })
-    };
-    let name = obj.name_any();
-    match api
-        .patch_status(&name, &params, &Patch::Apply(&body(obj.resource_version())))
-        .await
-    {
-        Ok(written) => return Ok(Some(written)),
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => return Err(e.into()),
-    }
-    let Some(fresh) = api.get_opt(&name).await? else {
-        return Ok(None);
-    };
-    if fresh.uid() != obj.uid() {
-        return Ok(None);
-    }
-    let written = api
-        .patch_status(
-            &name,
-            &params,
-            &Patch::Apply(&body(fresh.resource_version())),
-        )
-        .await?;
-    Ok(Some(written))
-}
-
 /// The status a decision leads to (before `lastSyncTime`).
 fn next_status(
     current: &ApiGatewayIntegrationStatus,
@@ -1540,8 +1309,8 @@ pub fn error_policy<A: AwsApi>(
     error: &Error,
     ctx: Arc<Context<A>>,
 ) -> Action {
-    let delay = ctx.fail(&object_key(&obj), error.retry_after());
-    warn!(object = %object_key(&obj), error = %error, delay_ms = delay.as_millis() as u64, "reconcile failed; retrying");
+    let delay = ctx.fail(&object_key(&*obj), error.retry_after());
+    warn!(object = %object_key(&*obj), error = %error, delay_ms = delay.as_millis() as u64, "reconcile failed; retrying");
     Action::requeue(delay)
 }
 
@@ -1611,33 +1380,6 @@ const LIST_PAGE_SIZE: u32 = 100;
 
 /// How often memory about deleted objects is dropped.
 const PRUNE_PERIOD: Duration = Duration::from_secs(60);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_the_cap_and_honours_retry_after() {
-        let cfg = BackoffConfig {
-            base: Duration::from_secs(1),
-            cap: Duration::from_secs(300),
-            factor: 2.0,
-        };
-        assert_eq!(cfg.ceiling(1), Duration::from_secs(1));
-        assert_eq!(cfg.ceiling(4), Duration::from_secs(8));
-        assert_eq!(cfg.ceiling(40), Duration::from_secs(300));
-        let mut rng = rand::rng();
-        for failures in 1..20 {
-            let d = cfg.delay(failures, None, &mut rng);
-            assert!(d <= cfg.ceiling(failures).max(cfg.base / 10));
-            assert!(d >= cfg.base / 10);
-            assert!(
-                cfg.delay(failures, Some(Duration::from_secs(7)), &mut rng)
-                    >= Duration::from_secs(7)
-            );
-        }
-    }
-}
 
 #[cfg(test)]
 mod decisions;

@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod integration;
+pub mod kit;
 pub mod leader;
 pub mod manifest;
 pub mod metrics;

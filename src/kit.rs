@@ -1,0 +1,342 @@
+//! The controller kit: what every kind's controller needs and none owns. Per-object backoff
+//! (full jitter, Retry-After), the staleness guard on status writes, the "fresh answer" memory,
+//! status writes with server-side apply on exactly the object decided for, Events, metrics.
+//! The AWS quota and the leadership fence live in the AWS layer ([`crate::aws`],
+//! [`crate::quota`]), which every kind shares too.
+//!
+//! A kind's controller holds a [`Kit`] in its context and reaches it through `Deref`, so the
+//! per-kind code reads `ctx.fail(..)`, `ctx.publish(..)` whatever the kind.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Resource, ResourceExt};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use tracing::warn;
+
+use crate::metrics::Metrics;
+use crate::FIELD_MANAGER;
+
+/// Per-object exponential backoff with full jitter: the n-th consecutive failure waits a random
+/// time in [0, min(cap, base·factorⁿ)], at least Retry-After when AWS gave one.
+#[derive(Clone, Copy, Debug)]
+pub struct BackoffConfig {
+    pub base: Duration,
+    pub cap: Duration,
+    pub factor: f64,
+}
+
+impl BackoffConfig {
+    /// The ceiling for the `failures`-th consecutive failure (1-based).
+    pub fn ceiling(&self, failures: u32) -> Duration {
+        let exp = self.factor.powi(failures.saturating_sub(1).min(64) as i32);
+        let secs = (self.base.as_secs_f64() * exp).min(self.cap.as_secs_f64());
+        Duration::from_secs_f64(secs)
+    }
+
+    /// A full-jitter delay for the `failures`-th failure, never shorter than `retry_after`, and
+    /// never shorter than a tenth of the base so that nothing spins.
+    pub fn delay(
+        &self,
+        failures: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
+        let ceiling = self.ceiling(failures).as_secs_f64();
+        let jittered = Duration::from_secs_f64(rng.random_range(0.0..=ceiling));
+        jittered
+            .max(retry_after.unwrap_or_default())
+            .max(self.base / 10)
+    }
+}
+
+/// What the controllers are configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub default_region: String,
+    pub resync_period: Duration,
+    pub backoff: BackoffConfig,
+    pub reporter: String,
+}
+
+/// Consecutive failures of one object and the earliest time it may call AWS again.
+#[derive(Clone, Copy, Debug)]
+struct BackoffState {
+    failures: u32,
+    until: Instant,
+}
+
+/// The `namespace/name` key of an object, as the kit's memories and metrics know it.
+pub fn object_key<K: ResourceExt>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Shared by every reconcile of one kind.
+pub struct Kit {
+    pub client: kube::Client,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    /// Who publishes Events. A `Recorder` is made per Event: kube's Recorder keeps every Event
+    /// it published for 6 minutes (to fold repeats into a series), which is 10,000 Events
+    /// after a rollout of 10,000 changes, and this operator's Events rarely repeat.
+    reporter: Reporter,
+    backoff: Mutex<HashMap<String, BackoffState>>,
+    /// Until when the copy of AWS's last answer in an object's status stands in for a drift
+    /// read. The answer itself is not kept here: the cached object's status is that copy.
+    fresh: Mutex<HashMap<String, Instant>>,
+    /// The resourceVersion of our last status write per object, until the cache has caught up
+    /// with it: a cached object older than that is not planned from (server-side apply would
+    /// drop what the stale copy lacks), however long the watch lags.
+    written: Mutex<HashMap<String, u64>>,
+}
+
+impl Kit {
+    pub fn new(client: kube::Client, settings: Settings, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: "apigw-operator".into(),
+            instance: Some(settings.reporter.clone()),
+        };
+        Kit {
+            client,
+            settings,
+            metrics,
+            reporter,
+            backoff: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records one more failure of `object` and returns how long it waits before the next try.
+    pub fn fail(&self, object: &str, retry_after: Option<Duration>) -> Duration {
+        self.fail_counted(object, retry_after).1
+    }
+
+    /// [`Kit::fail`], with the number of consecutive failures.
+    pub fn fail_counted(&self, object: &str, retry_after: Option<Duration>) -> (u32, Duration) {
+        let mut backoff = self.backoff.lock().expect("backoff lock");
+        let state = backoff.entry(object.to_string()).or_insert(BackoffState {
+            failures: 0,
+            until: Instant::now(),
+        });
+        state.failures += 1;
+        let delay = self
+            .settings
+            .backoff
+            .delay(state.failures, retry_after, &mut rand::rng());
+        state.until = Instant::now() + delay;
+        (state.failures, delay)
+    }
+
+    /// `object` calls AWS again in `wait` at the earliest (an InvalidSpec waits a resync period).
+    pub fn hold(&self, object: &str, wait: Duration) {
+        self.backoff.lock().expect("backoff lock").insert(
+            object.to_string(),
+            BackoffState {
+                failures: 0,
+                until: Instant::now() + wait,
+            },
+        );
+    }
+
+    /// Forgets the failures of `object` (it succeeded).
+    pub fn succeed(&self, object: &str) {
+        self.backoff.lock().expect("backoff lock").remove(object);
+    }
+
+    /// How long `object` must still wait before calling AWS, if it is backing off.
+    pub fn backing_off(&self, object: &str) -> Option<Duration> {
+        let backoff = self.backoff.lock().expect("backoff lock");
+        backoff
+            .get(object)
+            .and_then(|state| state.until.checked_duration_since(Instant::now()))
+    }
+
+    /// The keys of every object backing off.
+    pub fn backing_off_keys(&self) -> Vec<String> {
+        self.backoff
+            .lock()
+            .expect("backoff lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Remembers the resourceVersion the API server gave our last status write of `object`.
+    pub fn wrote_status(&self, object: &str, resource_version: Option<String>) {
+        let mut written = self.written.lock().expect("written lock");
+        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(version) => written.insert(object.to_string(), version),
+            None => written.remove(object),
+        };
+    }
+
+    /// Whether a cached object at `resource_version` has not yet seen our last status write of
+    /// it. Acting on it would write status from stale knowledge. kube-apiserver's
+    /// resourceVersions are etcd revisions, which only grow; one that is not a number is taken
+    /// as current.
+    pub fn is_stale(&self, object: &str, resource_version: Option<String>) -> bool {
+        let mut written = self.written.lock().expect("written lock");
+        let Some(ours) = written.get(object).copied() else {
+            return false;
+        };
+        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(seen) if seen < ours => true,
+            _ => {
+                written.remove(object);
+                false
+            }
+        }
+    }
+
+    /// Drops the staleness marks of objects for which `exists` is false.
+    pub fn prune_written(&self, exists: &dyn Fn(&str) -> bool) {
+        self.written
+            .lock()
+            .expect("written lock")
+            .retain(|key, _| exists(key));
+    }
+
+    /// Forgets what the kit remembers about `object` (deleted).
+    pub fn forget_object(&self, object: &str) {
+        self.metrics.set_ready(object, None);
+        self.forget(object);
+        self.written.lock().expect("written lock").remove(object);
+        self.backoff.lock().expect("backoff lock").remove(object);
+    }
+
+    /// The resync period with ±10% jitter, so objects created together do not stay in step.
+    pub fn jittered_resync(&self) -> Duration {
+        let period = self.settings.resync_period.as_secs_f64();
+        Duration::from_secs_f64(period * rand::rng().random_range(0.9..=1.1))
+    }
+
+    /// The status copy of AWS's last answer stands in for a drift read for `fresh_for`.
+    pub fn remember(&self, object: &str, fresh_for: Duration) {
+        self.fresh
+            .lock()
+            .expect("fresh lock")
+            .insert(object.to_string(), Instant::now() + fresh_for);
+    }
+
+    /// The status copy of AWS's last answer no longer stands in for a drift read.
+    pub fn forget(&self, object: &str) {
+        self.fresh.lock().expect("fresh lock").remove(object);
+    }
+
+    pub fn is_fresh(&self, object: &str) -> bool {
+        self.fresh
+            .lock()
+            .expect("fresh lock")
+            .get(object)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    /// Publishes an Event about `obj`; a failure is logged, never fatal.
+    pub async fn publish<K>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) where
+        K: Resource<DynamicType = ()>,
+    {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: action.into(),
+            secondary: None,
+        };
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+            warn!(error = %e, "could not publish an event");
+        }
+    }
+}
+
+/// Server-side applies `status` to `obj`, and to no other object of its name. The status
+/// subresource ignores a uid in the applied body, so the write carries the resourceVersion of
+/// the object it was decided for as a precondition; when someone else wrote the object since
+/// (409), it is read again and, if it is still the same object (uid), applied on that version.
+/// None: the object is gone or is another one now.
+pub async fn apply_status<K, S>(api: &Api<K>, obj: &K, status: &S) -> Result<Option<K>, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let body = |resource_version: Option<String>| {
+        json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": {"resourceVersion": resource_version},
+            "status": status,
+        })
+    };
+    let name = obj.name_any();
+    match api
+        .patch_status(&name, &params, &Patch::Apply(&body(obj.resource_version())))
+        .await
+    {
+        Ok(written) => return Ok(Some(written)),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(e),
+    }
+    let Some(fresh) = api.get_opt(&name).await? else {
+        return Ok(None);
+    };
+    if fresh.uid() != obj.uid() {
+        return Ok(None);
+    }
+    let written = api
+        .patch_status(
+            &name,
+            &params,
+            &Patch::Apply(&body(fresh.resource_version())),
+        )
+        .await?;
+    Ok(Some(written))
+}
+
+/// Whether the annotation `name` of `obj` is `"true"`.
+pub fn annotation_is_true<K: ResourceExt>(obj: &K, name: &str) -> bool {
+    obj.annotations().get(name).map(String::as_str) == Some("true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_and_honours_retry_after() {
+        let cfg = BackoffConfig {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(300),
+            factor: 2.0,
+        };
+        assert_eq!(cfg.ceiling(1), Duration::from_secs(1));
+        assert_eq!(cfg.ceiling(4), Duration::from_secs(8));
+        assert_eq!(cfg.ceiling(40), Duration::from_secs(300));
+        let mut rng = rand::rng();
+        for failures in 1..20 {
+            let d = cfg.delay(failures, None, &mut rng);
+            assert!(d <= cfg.ceiling(failures).max(cfg.base / 10));
+            assert!(d >= cfg.base / 10);
+            assert!(
+                cfg.delay(failures, Some(Duration::from_secs(7)), &mut rng)
+                    >= Duration::from_secs(7)
+            );
+        }
+    }
+}
