@@ -24,6 +24,7 @@ the real-AWS recordings the conformance tests are derived from:
 - GetResources/GetResource honour `embed=methods` (methods with their integrations), and
   GetResources/GetRestApis page with `limit`/`position`.
 - Responses leave out unset fields instead of sending nulls, like AWS.
+- Deployments and stages (snapshots of the draft, canaries, UpdateStage): deploy_ext.py.
 
 Errors are sent in AWS's REST-JSON shape: header `x-amzn-ErrorType: <Code>` and body
 `{"message": "..."}`.
@@ -1099,6 +1100,11 @@ def install() -> None:
         create_rest_api,
     ):
         setattr(APIGatewayResponse, func.__name__, func)
+
+    # Deployments and stages (deploy_ext imports this module's helpers, hence the late import).
+    import deploy_ext
+
+    deploy_ext.install()
 
     # moto routes integration-response URLs only for numeric status codes (others are a
     # werkzeug 404 page); route any code so that _status_code answers AWS's 400. Done before

@@ -18,6 +18,11 @@ Admin API (never faulted, never counted):
   GET  /_emulator/faults       the fault config in force
   POST /_emulator/faults       replace the fault config; {} clears every fault
   GET  /_emulator/health       {"status": "ok", ...}
+  GET  /_emulator/served/{restApiId}/{stageName}
+                              what the stage serves: {"deploymentId": "abc", "canaryDeploymentId":
+                              null, "integrations": {"/pets GET": {<GetIntegration's answer when
+                              deployed, integrationResponses included>}}, "canaryIntegrations":
+                              null}; 404 {"message": ...} when there is no such API or stage
 
 Fault config keys (each optional):
   throttle        fraction 0..1 of calls answered 429 TooManyRequestsException + Retry-After
@@ -34,6 +39,19 @@ Fault config keys (each optional):
   operations      list of operation names the faults above apply to (default: every operation)
   seed            seed of the random draws, for repeatable runs
 Order: latency, then drop, then quota, then throttle, then 5xx; the operation; garbage_body.
+
+CreateDeployment's own quota (AWS: 1 request every 5 s per account and Region, on top of the
+account's rate; ON by default, not limited by `operations`, applied after the faults above, so a
+call they answered takes no token; every CreateDeployment that reaches it takes one, whatever the
+operation then answers):
+  deployment_interval     seconds per token (default 5.0; 0 switches the quota off)
+  deployment_burst        bucket size (default 1)
+  deployment_quota_scope  "account" (default: the account moto maps the access key to, plus the
+                          Region of the SigV4 scope) or "access_key" (access key id + Region, so
+                          several keys act as several accounts)
+  An empty bucket answers 429 TooManyRequestsException "Too Many Requests" with Retry-After: the
+  whole seconds until the next token (at least 1). Every POST /_emulator/faults starts with full
+  buckets.
 
 Model switches (UpdateIntegration / PutIntegration / UpdateIntegrationResponse only; not limited
 by `operations`):
@@ -58,6 +76,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import socket
 import threading
@@ -91,7 +110,13 @@ FAULT_KEYS = {
     "normalise",
     "put_integration_keeps_responses",
     "strict_response_patch",
+    "deployment_interval",
+    "deployment_burst",
+    "deployment_quota_scope",
 }
+DEPLOYMENT_OPERATION = "CreateDeployment"
+DEFAULT_DEPLOYMENT_INTERVAL_S = 5.0
+DEFAULT_ACCOUNT = "123456789012"
 
 # What a garbled 2xx answer carries: truncated JSON with a wrongly typed field.
 GARBAGE_BODY = b'{"type": "HTTP", "timeoutInMillis": "not-a-number"'
@@ -189,6 +214,17 @@ class Faults:
         self.last = time.monotonic()
         self.bucket_lock = threading.Lock()
 
+        self.deployment_interval = _non_negative(cfg, "deployment_interval", DEFAULT_DEPLOYMENT_INTERVAL_S)
+        self.deployment_burst = _non_negative(cfg, "deployment_burst", 1)
+        if self.deployment_burst < 1:
+            raise FaultConfigError("deployment_burst must be at least 1")
+        scope = cfg.get("deployment_quota_scope", "account")
+        if scope not in ("account", "access_key"):
+            raise FaultConfigError('deployment_quota_scope must be "account" or "access_key"')
+        self.deployment_quota_scope = scope
+        # (account or access key, region) -> [tokens, last refill]
+        self.deployment_buckets: dict[tuple[str, str], list[float]] = {}
+
     def applies_to(self, op: str) -> bool:
         return self.operations is None or op in self.operations
 
@@ -203,6 +239,22 @@ class Faults:
     def pick_status(self) -> int:
         with self.rng_lock:
             return self.rng.choice(self.statuses)
+
+    def take_deployment_token(self, key: tuple[str, str]) -> float:
+        """0 when CreateDeployment may run (a token was taken), else the seconds until the
+        next token."""
+        if self.deployment_interval <= 0:
+            return 0.0
+        rate = 1.0 / self.deployment_interval
+        with self.bucket_lock:
+            now = time.monotonic()
+            bucket = self.deployment_buckets.setdefault(key, [self.deployment_burst, now])
+            bucket[0] = min(self.deployment_burst, bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+            if bucket[0] >= 1:
+                bucket[0] -= 1
+                return 0.0
+            return (1 - bucket[0]) / rate
 
     def take_token(self) -> bool:
         with self.bucket_lock:
@@ -278,17 +330,45 @@ def access_key(environ: dict[str, Any]) -> str:
     return auth.split(marker, 1)[1].split("/", 1)[0]
 
 
+def signing_region(environ: dict[str, Any]) -> str:
+    """The Region of a SigV4 credential scope ("Credential=AKID/date/REGION/service/...")."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return "us-east-1"
+    parts = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+    return parts[2] if len(parts) > 2 and parts[2] else "us-east-1"
+
+
+def account_of(environ: dict[str, Any], key: str) -> str:
+    """The account moto serves the call from (its own order: MOTO_ACCOUNT_ID, the
+    x-moto-account-id header, the account of an access key moto's IAM/STS made, the default)."""
+    if os.environ.get("MOTO_ACCOUNT_ID"):
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return environ["HTTP_X_MOTO_ACCOUNT_ID"]
+    try:
+        from moto.iam.models import get_account_id_from
+
+        return get_account_id_from(key)
+    except Exception:
+        return DEFAULT_ACCOUNT
+
+
 class DropConnection(ConnectionAbortedError):
     """Raised after closing the socket; werkzeug treats it as a dropped connection."""
 
 
 class EmulatorApp:
     def __init__(self, inner: Callable, moto_version: str = "?",
-                 configure: Callable[[Faults], None] | None = None) -> None:
+                 configure: Callable[[Faults], None] | None = None,
+                 served: Callable[[str, str], Any] | None = None) -> None:
         """`configure` receives every new fault config, while no API call runs (server.py
-        passes one that hands the model switches to apigw_ext)."""
+        passes one that hands the model switches to apigw_ext). `served(rest_api_id,
+        stage_name)` answers GET /_emulator/served/... (None: no such stage)."""
         self.inner = inner
         self.configure = configure
+        self.served = served
         self.moto_version = moto_version
         self.stats = Stats()
         self.faults = Faults({})
@@ -333,7 +413,8 @@ class EmulatorApp:
             # API Gateway is REST-JSON; curl's default form type would send moto astray.
             environ["CONTENT_TYPE"] = "application/json"
         op = self.operation_name(environ)
-        self.stats.call(op, access_key(environ))
+        key = access_key(environ)
+        self.stats.call(op, key)
         with self.faults_lock:
             faults = self.faults
 
@@ -363,6 +444,15 @@ class EmulatorApp:
                     )
                 return self.error(op, start_response, status, "InternalFailure",
                                   "Internal server error")
+
+        if op == DEPLOYMENT_OPERATION and faults.deployment_interval > 0:
+            who = key if faults.deployment_quota_scope == "access_key" else account_of(environ, key)
+            wait = faults.take_deployment_token((who, signing_region(environ)))
+            if wait > 0:
+                return self.error(
+                    op, start_response, 429, "TooManyRequestsException", "Too Many Requests",
+                    retry_after=max(1, math.ceil(wait)),
+                )
 
         answer: dict[str, Any] = {}
         written: list[bytes] = []
@@ -474,6 +564,16 @@ class EmulatorApp:
                     self.configure(faults)
                 self.faults = faults
             return reply(200, faults.config)
+        if route.startswith("/served/") and method == "GET":
+            parts = route[len("/served/"):].split("/")
+            if len(parts) != 2 or not all(parts) or self.served is None:
+                return reply(404, {"message": f"no admin route {method} {path}; "
+                                   "use /_emulator/served/{restApiId}/{stageName}"})
+            with self.state_lock:
+                answer = self.served(parts[0], parts[1])
+            if answer is None:
+                return reply(404, {"message": f"no stage {parts[1]!r} on REST API {parts[0]!r}"})
+            return reply(200, answer)
         if route == "/health" and method == "GET":
             return reply(200, {"status": "ok", "moto": self.moto_version})
         return reply(404, {"message": f"no admin route {method} {path}"})

@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             strict_response_patch=faults.strict_response_patch,
         ))
 
-    app = EmulatorApp(inner, moto_version=getattr(moto, "__version__", "?"), configure=configure)
+    import deploy_ext
+
+    app = EmulatorApp(inner, moto_version=getattr(moto, "__version__", "?"), configure=configure,
+                      served=deploy_ext.served)
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

@@ -55,7 +55,12 @@ class Emulator:
     def responses(self) -> dict[str, dict[str, int]]:
         return self.admin("GET", "responses")
 
-    def client(self, **config: Any):
+    def served(self, rest_api_id: str, stage_name: str) -> tuple[int, Any]:
+        """GET /_emulator/served/{restApiId}/{stageName}: (HTTP status, JSON answer)."""
+        r = requests.get(f"{self.url}/_emulator/served/{rest_api_id}/{stage_name}", timeout=10)
+        return r.status_code, r.json()
+
+    def client(self, region: str | None = None, access_key: str = "AKIAEMULATORTESTS000", **config: Any):
         cfg = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},  # no SDK retries: see every fault
             connect_timeout=5,
@@ -65,8 +70,8 @@ class Emulator:
         return boto3.client(
             "apigateway",
             endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="AKIAEMULATORTESTS000",
+            region_name=region or REGION,
+            aws_access_key_id=access_key,
             aws_secret_access_key="emulator-tests-secret",
             config=cfg,
         )
@@ -198,3 +203,8 @@ def messages() -> dict:
 @pytest.fixture(scope="session")
 def seed() -> dict:
     return load_fixture("seed-examples.json")
+
+
+@pytest.fixture(scope="session")
+def deploy_recorded() -> dict:
+    return load_fixture("aws-recorded-deploy.json")
