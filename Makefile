@@ -21,11 +21,11 @@ fmt:
 build:
 	$(CARGO) build
 
-## crds: regenerate crds/ (and the chart's copy) from the Rust types
+## crds: regenerate crds/ (and the chart's and deploy/'s copies) from the Rust types
 crds:
-	$(CARGO) run --quiet -- crd > $(CRD_FILE)
-	cp $(CRD_FILE) $(CHART_CRD_DIR)/
-	cp $(CRD_FILE) deploy/crds/
+	$(CARGO) run --quiet -- crd --out-dir crds
+	cp crds/*.yaml $(CHART_CRD_DIR)/
+	cp crds/*.yaml deploy/crds/
 
 ## testenv-up: start kube-apiserver, etcd and the API Gateway emulator; writes target/testenv/env.sh
 testenv-up:

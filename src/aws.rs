@@ -55,6 +55,7 @@ mod error;
 #[cfg(test)]
 pub(crate) mod fake;
 mod nulls;
+pub mod stages;
 mod tls;
 
 pub use error::{AwsError, RetryKind};
@@ -179,6 +180,15 @@ pub type CallObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
 /// may no longer write (its leader-election lease was not renewed within the renew deadline).
 pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// CreateDeployment's own bucket: a token every `interval`, burst 1; zero means no limit.
+fn deployment_quota(interval: Duration) -> Quota {
+    if interval.is_zero() {
+        Quota::new(0.0, 1)
+    } else {
+        Quota::new(1.0 / interval.as_secs_f64(), 1)
+    }
+}
+
 /// Whether an AWS operation changes anything (and so must pass the [`WriteFence`]).
 pub fn is_write(operation: &str) -> bool {
     ["Update", "Put", "Delete", "Create"]
@@ -210,6 +220,9 @@ pub struct AwsSettings {
     pub burst: u32,
     /// How long a name or path lookup is cached (default 5 min).
     pub lookup_ttl: Duration,
+    /// CreateDeployment's own quota: one call per this interval per account and Region, on top
+    /// of `rps` (AWS: 1 every 5 s). Zero: no limit of its own.
+    pub deployment_interval: Duration,
     /// Called for every AWS call; see [`CallObserver`].
     pub observer: Option<CallObserver>,
     /// Writes are sent only while this says yes; see [`WriteFence`]. None: always.
@@ -232,6 +245,7 @@ impl Default for AwsSettings {
             rps: 10.0,
             burst: 40,
             lookup_ttl: Duration::from_secs(300),
+            deployment_interval: Duration::from_secs(5),
             observer: None,
             write_fence: None,
             page_size: 500,
@@ -298,6 +312,8 @@ struct Regional {
     region: String,
     client: Client,
     quota: Arc<Quota>,
+    /// CreateDeployment's sub-bucket; every stage waits in one FIFO queue, so none starves.
+    deployments: Arc<Quota>,
     /// Bumped by `invalidate_lookups`; listings fetched under an older epoch are stale.
     epoch: AtomicU64,
     /// Name → ids of every REST API of the Region (key "").
@@ -476,6 +492,7 @@ impl SdkAws {
             region: region.to_owned(),
             client: Client::from_conf(config),
             quota,
+            deployments: Arc::new(deployment_quota(settings.deployment_interval)),
             epoch: AtomicU64::new(0),
             rest_apis: LookupCache::default(),
             resources: LookupCache::default(),
@@ -506,6 +523,9 @@ impl SdkAws {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if operation == "CreateDeployment" {
+            r.deployments.acquire(Priority::Change).await;
+        }
         r.quota.acquire(priority).await;
         if is_write(operation) && !self.may_write() {
             return Err(not_leader(operation));

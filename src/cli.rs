@@ -25,8 +25,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller.
     Run(Box<RunArgs>),
-    /// Print the ApiGatewayIntegration CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions (ApiGatewayIntegration, ApiGatewayStage) as YAML,
+    /// one document each.
+    Crd {
+        /// Write one file per CRD into this directory instead (what `make crds` does).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Print the patch operations a manifest needs against a live integration.
     Plan(PlanArgs),
     /// Print the version.
@@ -68,6 +73,10 @@ pub struct RunArgs {
     /// Burst of AWS management calls above the rate.
     #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub aws_burst: u32,
+    /// CreateDeployment's own quota, seconds per call for each account and Region, shared fairly
+    /// by every stage (AWS: one every 5 s, on top of the rate above). 0: no limit of its own.
+    #[arg(long, env = "APIGW_DEPLOYMENT_INTERVAL", default_value_t = 5.0, value_parser = non_negative_seconds)]
+    pub deployment_interval: f64,
     /// Retry backoff: first ceiling in seconds.
     #[arg(long, env = "APIGW_BACKOFF_BASE", default_value_t = 1.0, value_parser = positive_seconds)]
     pub backoff_base: f64,
@@ -173,6 +182,18 @@ fn positive_seconds(value: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
+fn non_negative_seconds(value: &str) -> Result<f64, String> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && (0.0..=MAX_SECONDS).contains(&secs)) {
+        return Err(format!(
+            "must be a number of seconds from 0 to {MAX_SECONDS} (0: no limit)"
+        ));
+    }
+    Ok(secs)
+}
+
 fn non_negative_rate(value: &str) -> Result<f64, String> {
     let rate: f64 = value
         .parse()
@@ -231,9 +252,28 @@ impl RunArgs {
     }
 }
 
-/// The CRD as YAML, exactly what `crds/` holds.
+/// Every CRD, with the file name `crds/` holds it under, as YAML.
+pub fn crd_files() -> Vec<(&'static str, String)> {
+    let yaml = |crd| serde_yaml::to_string(&crd).expect("the CRD serializes to YAML");
+    vec![
+        (
+            "apigatewayintegrations.apigw.dev.yaml",
+            yaml(ApiGatewayIntegration::crd()),
+        ),
+        (
+            "apigatewaystages.apigw.dev.yaml",
+            yaml(crate::stage::ApiGatewayStage::crd()),
+        ),
+    ]
+}
+
+/// What `crd` prints: every CRD, as a multi-document YAML stream.
 pub fn crd_yaml() -> String {
-    serde_yaml::to_string(&ApiGatewayIntegration::crd()).expect("the CRD serializes to YAML")
+    crd_files()
+        .into_iter()
+        .map(|(_, yaml)| yaml)
+        .collect::<Vec<_>>()
+        .join("---\n")
 }
 
 /// What `plan` prints, and its exit status.

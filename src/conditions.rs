@@ -37,6 +37,12 @@ pub enum Outcome {
     TargetChanged(String),
     /// DeleteIntegration failed; retried with backoff, the finalizer stays.
     DeleteFailed(String),
+    /// A stage serves what its selected integrations say (reason Synced, Ready=True); the
+    /// message says which deployment and how many integrations.
+    Live(String),
+    /// A stage has changes that are not served yet (settling, integrations still changing, or
+    /// waiting for the deployment quota); it deploys by itself.
+    Pending(String),
 }
 
 impl Outcome {
@@ -55,6 +61,8 @@ impl Outcome {
             Outcome::NotConverged(_) => "NotConverged",
             Outcome::TargetChanged(_) => "TargetChanged",
             Outcome::DeleteFailed(_) => "DeleteFailed",
+            Outcome::Live(_) => "Synced",
+            Outcome::Pending(_) => "Pending",
         }
     }
 
@@ -74,7 +82,9 @@ impl Outcome {
             | Outcome::Conflict(m)
             | Outcome::NotConverged(m)
             | Outcome::TargetChanged(m)
-            | Outcome::DeleteFailed(m) => m.clone(),
+            | Outcome::DeleteFailed(m)
+            | Outcome::Live(m)
+            | Outcome::Pending(m) => m.clone(),
         }
     }
 
@@ -82,7 +92,11 @@ impl Outcome {
     fn aws_call_succeeded(&self) -> bool {
         matches!(
             self,
-            Outcome::Synced | Outcome::Drifted(_) | Outcome::RequiresReplacement(_)
+            Outcome::Synced
+                | Outcome::Drifted(_)
+                | Outcome::RequiresReplacement(_)
+                | Outcome::Live(_)
+                | Outcome::Pending(_)
         )
     }
 
@@ -95,7 +109,13 @@ impl Outcome {
                 | Outcome::AwsError(_)
                 | Outcome::NotConverged(_)
                 | Outcome::DeleteFailed(_)
+                | Outcome::Pending(_)
         )
+    }
+
+    /// Ready=True.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Outcome::Synced | Outcome::Live(_))
     }
 
     /// Only a person can unblock it (kstatus Failed).
@@ -143,7 +163,7 @@ pub fn conditions_for(
     let mut out = vec![
         condition(
             "Ready",
-            *outcome == Outcome::Synced,
+            outcome.is_ready(),
             reason,
             message.clone(),
             generation,

@@ -24,12 +24,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority, RetryKind};
@@ -39,7 +38,9 @@ use crate::crd::{
     ManagementPolicy, ResolvedTarget,
 };
 use crate::integration::{Integration, IntegrationResponse};
-use crate::kit::{annotation_is_true, apply_status, object_key, Kit};
+use crate::kit::{
+    add_finalizer, annotation_is_true, apply_status, object_key, remove_finalizer, Kit,
+};
 pub use crate::kit::{BackoffConfig, Settings};
 use crate::metrics::Metrics;
 use crate::plan::responses::{
@@ -47,7 +48,7 @@ use crate::plan::responses::{
 };
 use crate::plan::{plan, PatchOperation, Plan};
 use crate::snapshot::{ApiKey, Snapshots};
-use crate::{FIELD_MANAGER, FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
+use crate::{FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
 
 /// Why a reconcile failed; each carries a category that labels metrics.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +67,7 @@ impl Error {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Aws(e) => e.retry_after(),
             Error::Kube(_) => None,
@@ -117,7 +118,8 @@ impl<A: AwsApi> Context<A> {
         let _ = self.peers.set(peers);
     }
 
-    fn peers(&self) -> Vec<Arc<ApiGatewayIntegration>> {
+    /// Every watched integration (the controller's cache).
+    pub fn peers(&self) -> Vec<Arc<ApiGatewayIntegration>> {
         self.peers.get().map(|list| list()).unwrap_or_default()
     }
 
@@ -1151,50 +1153,6 @@ async fn delete_in_aws<A: AwsApi>(
 
 /// Finalizer patches go under the operator's own field manager, so managedFields show that it
 /// owns only status and (with deletionPolicy Delete) its finalizer.
-fn finalizer_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    }
-}
-
-/// Adds the finalizer; returns the object's new resourceVersion.
-async fn add_finalizer(
-    api: &Api<ApiGatewayIntegration>,
-    obj: &ApiGatewayIntegration,
-) -> Result<Option<String>, Error> {
-    let mut finalizers = obj.finalizers().to_vec();
-    finalizers.push(FINALIZER.to_string());
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    let patched = api
-        .patch(&obj.name_any(), &finalizer_params(), &Patch::Merge(&patch))
-        .await?;
-    Ok(patched.resource_version())
-}
-
-async fn remove_finalizer(
-    api: &Api<ApiGatewayIntegration>,
-    obj: &ApiGatewayIntegration,
-) -> Result<(), Error> {
-    let finalizers: Vec<String> = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    match api
-        .patch(&obj.name_any(), &finalizer_params(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn publish<A: AwsApi>(
     ctx: &Context<A>,
     obj: &ApiGatewayIntegration,
@@ -1219,6 +1177,9 @@ async fn finish<A: AwsApi>(
     let conditions = conditions_for(&decision.outcome, &current.conditions, generation, &now);
     let learnt = decision.integration.is_some();
     let mut next = next_status(&current, &decision, conditions, generation);
+    if decision.wrote_aws {
+        next.last_write_time = Some(now.clone());
+    }
     let changed = next != current;
     if changed || decision.wrote_aws {
         if decision.outcome == Outcome::Synced {
@@ -1293,6 +1254,7 @@ fn next_status(
             .clone()
             .or_else(|| current.last_response_calls.clone()),
         last_sync_time: current.last_sync_time.clone(),
+        last_write_time: current.last_write_time.clone(),
         // Pinned: the first resolution stays.
         target: current.target.clone().or_else(|| decision.target.clone()),
         synced_generation: if decision.verdict {
@@ -1321,8 +1283,14 @@ pub struct Scope {
     pub selector: Option<String>,
 }
 
-/// Runs the controller until SIGTERM/SIGINT.
-pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16) {
+/// Runs the controller until SIGTERM/SIGINT. The namespace of every integration the cache saw
+/// change goes to `changed` (the stage controller wakes the stages of that namespace).
+pub async fn run<A: AwsApi>(
+    ctx: Arc<Context<A>>,
+    scope: Scope,
+    concurrency: u16,
+    changed: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+) {
     let api: Api<ApiGatewayIntegration> = match &scope.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
@@ -1334,19 +1302,24 @@ pub async fn run<A: AwsApi>(ctx: Arc<Context<A>>, scope: Scope, concurrency: u16
         watch = watch.labels(selector);
     }
     // The cache keeps every watched object. managedFields, kubectl's last-applied copy of the
-    // spec, and the labels and annotations Helm and Argo CD add are most of an object's size,
-    // and the operator reads none of them but the pause annotation.
+    // spec, and the annotations Helm and Argo CD add are most of an object's size, and the
+    // operator reads none of them but the pause and orphan annotations. Labels stay: a stage's
+    // integrationSelector reads them.
     let (reader, writer) = kube::runtime::reflector::store();
     let objects = kube::runtime::watcher(api, watch)
         .default_backoff()
         .modify(|obj: &mut ApiGatewayIntegration| {
             obj.managed_fields_mut().clear();
-            obj.labels_mut().clear();
             obj.annotations_mut()
                 .retain(|k, _| k == PAUSE_ANNOTATION || k == ORPHAN_ANNOTATION);
         })
         .reflect(writer)
-        .applied_objects();
+        .applied_objects()
+        .inspect(move |event| {
+            if let (Ok(obj), Some(changed)) = (event, &changed) {
+                let _ = changed.send(obj.namespace().unwrap_or_default());
+            }
+        });
     let controller = Controller::for_stream(objects, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal();

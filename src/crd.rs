@@ -366,6 +366,11 @@ pub struct ApiGatewayIntegrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_response_calls: Option<Vec<ResponseCall>>,
 
+    /// When the operator last wrote this integration (or its responses) in AWS. An
+    /// ApiGatewayStage deploys what was written after its last deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_write_time: Option<Time>,
+
     /// When the operator last compared AWS with the spec successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

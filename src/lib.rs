@@ -15,6 +15,7 @@ pub mod plan;
 pub mod quota;
 pub mod run;
 pub mod snapshot;
+pub mod stage;
 
 pub use crd::{ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus};
 pub use integration::Integration;

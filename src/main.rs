@@ -10,7 +10,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[export_name = "_rjem_malloc_conf"]
 pub static malloc_conf: &[u8] = b"narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0\0";
 
-use apigw_operator::cli::{crd_yaml, run_plan, run_plan_aws, Cli, Command};
+use apigw_operator::cli::{crd_files, crd_yaml, run_plan, run_plan_aws, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
@@ -29,9 +29,20 @@ fn main() {
                 1
             }
         },
-        Command::Crd => {
+        Command::Crd { out_dir: None } => {
             print!("{}", crd_yaml());
             0
+        }
+        Command::Crd { out_dir: Some(dir) } => {
+            let mut status = 0;
+            for (name, yaml) in crd_files() {
+                let path = dir.join(name);
+                if let Err(e) = std::fs::write(&path, yaml) {
+                    eprintln!("{}: cannot write: {e}", path.display());
+                    status = 1;
+                }
+            }
+            status
         }
         Command::Version => {
             println!("apigw-operator {}", env!("CARGO_PKG_VERSION"));

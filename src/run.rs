@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kube::api::Api;
 use kube::Client;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::aws::{AwsSettings, SdkAws};
 use crate::cli::{LogFormat, RunArgs};
@@ -14,6 +14,7 @@ use crate::controller::{self, BackoffConfig, Context, Scope, Settings};
 use crate::crd::ApiGatewayIntegration;
 use crate::leader;
 use crate::metrics::{self, Metrics};
+use crate::stage;
 
 /// Logs go to stderr, as text or JSON; RUST_LOG filters (default info).
 pub fn init_tracing(format: LogFormat) {
@@ -85,6 +86,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         rps: args.aws_rps,
         burst: args.aws_burst,
         lookup_ttl: Duration::from_secs(300),
+        deployment_interval: Duration::from_secs_f64(args.deployment_interval),
         observer: Some(Arc::new(
             move |operation: &'static str, outcome: &'static str| {
                 observer_metrics.aws_call(operation, outcome)
@@ -117,11 +119,23 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     // answered 503 would keep a Deployment of several replicas from ever being ready and stall
     // rolling updates. `apigw_leader` says which replica leads.
     metrics.set_ready_to_serve(true);
+    let aws_for_stages = aws.clone();
+    let settings_for_stages = settings.clone();
     let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics.clone()));
     let scope = Scope {
         namespace: args.namespace.clone(),
         selector: args.selector.clone(),
     };
+
+    let stages = stage_controller(
+        &client,
+        &aws_for_stages,
+        &settings_for_stages,
+        &metrics,
+        &scope,
+    )
+    .await;
+    let controllers = run_controllers(ctx, scope, args.concurrency, stages);
 
     if let Some(elector) = &elector {
         info!(lease = %args.lease_name, "waiting to become the leader");
@@ -134,7 +148,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         // Losing the lease (or not renewing it within the renew deadline) ends the process: a
         // replica that may no longer write must not. The fence has already stopped its writes.
         tokio::select! {
-            _ = controller::run(ctx, scope, args.concurrency) => {
+            _ = controllers => {
                 elector.release().await;
             }
             reason = elector.keep() => {
@@ -144,11 +158,66 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         }
     } else {
         metrics.leader.set(1);
-        controller::run(ctx, scope, args.concurrency).await;
+        controllers.await;
     }
     server.abort();
     info!("stopped");
     Ok(())
+}
+
+/// The stage controller's context, when the ApiGatewayStage CRD is installed. Without it the
+/// operator manages integrations only (an upgrade that has not applied the new CRD yet).
+async fn stage_controller(
+    client: &Client,
+    aws: &Arc<SdkAws>,
+    settings: &Settings,
+    metrics: &Arc<metrics::Metrics>,
+    scope: &Scope,
+) -> Option<Arc<stage::reconcile::Context<SdkAws>>> {
+    let api: Api<stage::ApiGatewayStage> = match &scope.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match api.list(&kube::api::ListParams::default().limit(1)).await {
+        Ok(_) => Some(Arc::new(stage::reconcile::Context::new(
+            client.clone(),
+            aws.clone(),
+            settings.clone(),
+            metrics.clone(),
+        ))),
+        Err(e) => {
+            warn!(error = %e, "cannot list ApiGatewayStages (is the CRD installed? kubectl apply --server-side -f crds/); stages are not managed");
+            None
+        }
+    }
+}
+
+/// Both controllers, until SIGTERM/SIGINT.
+async fn run_controllers(
+    ctx: Arc<Context<SdkAws>>,
+    scope: Scope,
+    concurrency: u16,
+    stages: Option<Arc<stage::reconcile::Context<SdkAws>>>,
+) {
+    let Some(stages) = stages else {
+        controller::run(ctx, scope, concurrency, None).await;
+        return;
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let lister = ctx.clone();
+    let integrations: stage::reconcile::Integrations = Box::new(move || lister.peers());
+    let changed = tokio_stream_from(rx);
+    tokio::join!(
+        controller::run(ctx, scope.clone(), concurrency, Some(tx)),
+        stage::reconcile::run(stages, scope, integrations, changed, concurrency),
+    );
+}
+
+/// The receiver as a stream.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> impl futures::Stream<Item = String> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 async fn check_crd_installed(client: &Client, namespace: Option<&str>) -> Result<(), String> {

@@ -1,34 +1,33 @@
 //! The generated CRD: checked in, structural, and rejecting every invalid manifest in
 //! tests/data/invalid-manifests.yaml with its message.
 
-use apigw_operator::cli::crd_yaml;
+use apigw_operator::cli::{crd_files, crd_yaml};
 use apigw_operator::manifest::admission_errors;
 use serde_json::{json, Value};
 
-const CRD_FILE: &str = "crds/apigatewayintegrations.apigw.dev.yaml";
-
 #[test]
-fn checked_in_crd_equals_what_the_crd_command_prints() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(CRD_FILE);
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        checked_in == crd_yaml(),
-        "{CRD_FILE} differs from `apigw-operator crd`; run `make crds` and commit the result"
-    );
+fn checked_in_crds_equal_what_the_crd_command_writes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, yaml) in crd_files() {
+        let checked_in = std::fs::read_to_string(root.join("crds").join(name)).unwrap_or_default();
+        assert!(
+            checked_in == yaml,
+            "crds/{name} differs from `apigw-operator crd`; run `make crds` and commit the result"
+        );
+    }
+    assert!(crd_yaml().contains("name: apigatewaystages.apigw.dev"));
 }
 
 #[test]
-fn helm_chart_crd_equals_the_generated_one_when_the_chart_exists() {
+fn helm_chart_crds_equal_the_generated_ones_when_the_chart_exists() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let chart_crds = root.join("charts/apigw-operator/crds");
     if chart_crds.exists() {
-        let copy =
-            std::fs::read_to_string(chart_crds.join("apigatewayintegrations.apigw.dev.yaml"))
-                .expect("the chart's crds/ holds the CRD");
-        assert!(
-            copy == crd_yaml(),
-            "the chart's CRD differs; run `make crds`"
-        );
+        for (name, yaml) in crd_files() {
+            let copy = std::fs::read_to_string(chart_crds.join(name))
+                .expect("the chart's crds/ holds every CRD");
+            assert!(copy == yaml, "the chart's {name} differs; run `make crds`");
+        }
     }
 }
 

@@ -27,6 +27,8 @@ HERE = Path(__file__).resolve().parent
 CHART = REPO / "charts" / "apigw-operator"
 DEPLOY = REPO / "deploy"
 CRD = REPO / "crds" / "apigatewayintegrations.apigw.dev.yaml"
+# Every CRD the operator serves, as `apigw-operator crd --out-dir` writes them.
+CRDS = sorted((REPO / "crds").glob("*.yaml"))
 BINARY = REPO / "target" / "debug" / "apigw-operator"
 LOGS = REPO / "target" / "ship"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 import yaml
 
-from shiplib import (BINARY, CHART, CRD, HERE, REPO, compare_golden, container, docs, find, helm, helm_template,
+from shiplib import (BINARY, CHART, CRD, CRDS, HERE, REPO, compare_golden, container, docs, find, helm, helm_template,
                      kinds, need_binary, run)
 
 VALUES = sorted(p.stem for p in (HERE / "values").glob("*.yaml"))
@@ -82,10 +82,10 @@ def test_default_image_tag_is_the_cargo_version():
     assert container(render("default", f"image.digest={digest}"))["image"] == f"{IMAGE}@{digest}"
 
 
-def test_chart_crd_is_the_generated_one():
-    chart_crd = CHART / "crds" / CRD.name
-    assert [p.name for p in (CHART / "crds").iterdir()] == [CRD.name]
-    assert chart_crd.read_text() == CRD.read_text(), "the chart's CRD differs from crds/: run `make crds`"
+def test_chart_crds_are_the_generated_ones():
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == [c.name for c in CRDS]
+    for crd in CRDS:
+        assert (CHART / "crds" / crd.name).read_text() == crd.read_text(), "the chart's CRD differs from crds/: run `make crds`"
 
 
 @pytest.mark.parametrize("values", VALUES)
@@ -215,6 +215,6 @@ def test_package_holds_the_crd_schema_and_templates(tmp_path):
     (archive,) = tmp_path.glob("apigw-operator-*.tgz")
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
-    for path in ["Chart.yaml", "values.yaml", "values.schema.json", "README.md", f"crds/{CRD.name}",
+    for path in ["Chart.yaml", "values.yaml", "values.schema.json", "README.md", *(f"crds/{c.name}" for c in CRDS),
                  "templates/deployment.yaml", "templates/rbac.yaml", "templates/NOTES.txt"]:
         assert f"apigw-operator/{path}" in names, path

@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from shiplib import CRD, DEPLOY, compare_golden, docs, find, helm_template, kinds, kubectl, kubectl_json, need_env, wait_for
+from shiplib import CRD, CRDS, DEPLOY, compare_golden, docs, find, helm_template, kinds, kubectl, kubectl_json, need_env, wait_for
 
 HELM_ONLY_LABELS = re.compile(r"^\s+(helm\.sh/chart|app\.kubernetes\.io/managed-by): .*\n", re.M)
 # deploy/ file ← chart templates it holds, in order.
@@ -41,9 +41,10 @@ def test_generated_files_are_the_charts_rendering():
         compare_golden(DEPLOY / name, text)
 
 
-def test_deploy_crd_is_the_generated_one():
-    copy = DEPLOY / "crds" / CRD.name
-    assert copy.read_text() == CRD.read_text(), "deploy/crds/ differs from crds/: run `make crds`"
+def test_deploy_crds_are_the_generated_ones():
+    for crd in CRDS:
+        copy = DEPLOY / "crds" / crd.name
+        assert copy.read_text() == crd.read_text(), "deploy/crds/ differs from crds/: run `make crds`"
 
 
 def build() -> list[dict]:
@@ -54,13 +55,16 @@ def test_kustomize_builds_the_same_objects_as_the_chart():
     objects = build()
     chart = docs(helm_template().stdout)
     assert kinds(objects) == sorted(kinds(chart) + [("CustomResourceDefinition", "apigatewayintegrations.apigw.dev"),
+                                                     ("CustomResourceDefinition", "apigatewaystages.apigw.dev"),
                                                      ("Namespace", "apigw-system")])
     for obj in chart:
         mine = find(objects, obj["kind"], obj["metadata"]["name"])
         for key in set(obj) - {"metadata"}:
             assert mine[key] == obj[key], (obj["kind"], key)
         assert mine["metadata"].get("namespace") == obj["metadata"].get("namespace")
-    assert find(objects, "CustomResourceDefinition") == yaml.safe_load(CRD.read_text())
+    for crd in CRDS:
+        generated = yaml.safe_load(crd.read_text())
+        assert find(objects, "CustomResourceDefinition", generated["metadata"]["name"]) == generated
     for obj in objects:
         if obj["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == "apigw-system", obj["metadata"]

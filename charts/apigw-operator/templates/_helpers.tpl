@@ -62,18 +62,19 @@ objects. One rule per purpose, so that each can be audited (and the chart's test
 turn and watch the operator fail).
 */}}
 {{- define "apigw-operator.rules" -}}
-# Watch ApiGatewayIntegrations (the controller's list+watch; the start-up CRD check lists; get
-# re-reads an object whose status write met a newer version, to check it is the same object).
+# Watch ApiGatewayIntegrations and ApiGatewayStages (the controllers' list+watch; the start-up
+# CRD checks list; get re-reads an object whose status write met a newer version, to check it
+# is the same object).
 - apiGroups: ["apigw.dev"]
-  resources: ["apigatewayintegrations"]
+  resources: ["apigatewayintegrations", "apigatewaystages"]
   verbs: ["get", "list", "watch"]
 # Add and remove the apigw.dev/cleanup finalizer (a merge patch of metadata.finalizers).
 - apiGroups: ["apigw.dev"]
-  resources: ["apigatewayintegrations"]
+  resources: ["apigatewayintegrations", "apigatewaystages"]
   verbs: ["patch"]
 # Write status with server-side apply (field manager apigw-operator).
 - apiGroups: ["apigw.dev"]
-  resources: ["apigatewayintegrations/status"]
+  resources: ["apigatewayintegrations/status", "apigatewaystages/status"]
   verbs: ["patch"]
 # Events for AWS writes and new failure reasons (created; a repeated one is patched).
 - apiGroups: ["events.k8s.io"]
