@@ -180,13 +180,17 @@ pub type CallObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
 /// may no longer write (its leader-election lease was not renewed within the renew deadline).
 pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// CreateDeployment's own bucket: a token every `interval`, burst 1; zero means no limit.
+/// CreateDeployment's own bucket: burst 1, a token every `interval` plus a margin; zero means
+/// no limit. With burst 1 there is no burst to shave (as the main bucket does), so the margin
+/// goes on the interval: a request that waited its token here and then left a little sooner
+/// than the one before it (scheduling, a connection) must still reach AWS after AWS's bucket
+/// refilled. 5 % or 100 ms, whichever is more: 5.25 s for AWS's 5 s.
 fn deployment_quota(interval: Duration) -> Quota {
     if interval.is_zero() {
-        Quota::new(0.0, 1)
-    } else {
-        Quota::new(1.0 / interval.as_secs_f64(), 1)
+        return Quota::new(0.0, 1);
     }
+    let margin = (interval.as_secs_f64() * 0.05).max(0.1);
+    Quota::new(1.0 / (interval.as_secs_f64() + margin), 1)
 }
 
 /// Whether an AWS operation changes anything (and so must pass the [`WriteFence`]).

@@ -1178,7 +1178,9 @@ async fn finish<A: AwsApi>(
     let learnt = decision.integration.is_some();
     let mut next = next_status(&current, &decision, conditions, generation);
     if decision.wrote_aws {
-        next.last_write_time = Some(now.clone());
+        next.last_write_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            now.0,
+        ));
     }
     let changed = next != current;
     if changed || decision.wrote_aws {

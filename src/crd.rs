@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -366,10 +366,10 @@ pub struct ApiGatewayIntegrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_response_calls: Option<Vec<ResponseCall>>,
 
-    /// When the operator last wrote this integration (or its responses) in AWS. An
-    /// ApiGatewayStage deploys what was written after its last deployment.
+    /// When the operator last wrote this integration (or its responses) in AWS, to the
+    /// microsecond. An ApiGatewayStage deploys what was written after its last deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_write_time: Option<Time>,
+    pub last_write_time: Option<MicroTime>,
 
     /// When the operator last compared AWS with the spec successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]

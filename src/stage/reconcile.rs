@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -617,7 +617,7 @@ fn next_status(
     if let Some((id, at)) = decision.deployed.as_ref().or(decision.adopted.as_ref()) {
         if current.deployment_id.is_none() || decision.deployed.is_some() {
             next.deployment_id = Some(id.clone());
-            next.deployed_at = Some(Time(*at));
+            next.deployed_at = Some(MicroTime(*at));
         }
     }
     if let Some(rollout) = &decision.rollout {

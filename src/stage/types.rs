@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, MicroTime};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -124,9 +124,10 @@ pub struct ApiGatewayStageStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<String>,
 
-    /// When that deployment was made.
+    /// When that deployment was made (just before CreateDeployment was sent), to the
+    /// microsecond: integrations written after it are not served yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployed_at: Option<Time>,
+    pub deployed_at: Option<MicroTime>,
 
     /// What went into that deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]

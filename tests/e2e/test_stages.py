@@ -34,13 +34,19 @@ def ready(obj: dict) -> dict:
 
 
 def wait_stage(kube, name: str, reason: str, timeout: float = 60, check=lambda obj: True) -> dict:
+    seen: list[dict] = []
+
     def settled():
         obj = get_stage(kube, name)
+        seen[:] = [obj.get("status") or {}]
         status = obj.get("status") or {}
         if status.get("observedGeneration") != obj["metadata"]["generation"] or not status.get("conditions"):
             return None
         return obj if ready(obj)["reason"] == reason and check(obj) else None
-    return wait_for(f"stage {name} {reason}", settled, timeout)
+    try:
+        return wait_for(f"stage {name} {reason}", settled, timeout)
+    except BaseException as e:  # pytest.fail raises an OutcomeException
+        raise AssertionError(f"{e}; stage status: {seen}") from None
 
 
 def served(emulator, ids: dict, stage_name: str = "prod") -> dict:
@@ -60,8 +66,11 @@ def add_method(emulator, ids: dict, path: str, **integration) -> dict:
     return more
 
 
-def deploy_outside(emulator, ids: dict, stage_name: str = "prod") -> str:
-    return emulator.aws.create_deployment(restApiId=ids["restApiId"], stageName=stage_name)["id"]
+def deploy_outside(emulator, ids: dict, stage_name: str = "prod", **extra) -> str:
+    """A deployment made by someone else (set-up, or an incident), outside the quota the
+    operator is measured against."""
+    emulator.faults(deployment_interval=0)
+    return emulator.aws.create_deployment(restApiId=ids["restApiId"], stageName=stage_name, **extra)["id"]
 
 
 def start(emulator, operators, *extra):
@@ -178,7 +187,7 @@ def test_a_rollback_made_outside_is_drifted_not_fought_until_the_next_change(kub
 
 def test_stage_variables_are_managed(kube, emulator, operators):
     ids = emulator.api_with_method(integration=HTTP, path="vars")
-    emulator.aws.create_deployment(restApiId=ids["restApiId"], stageName="prod", variables={"stray": "x", "keep": "1"})
+    deploy_outside(emulator, ids, variables={"stray": "x", "keep": "1"})
     start(emulator, operators)
     before = emulator.calls()
     kube.apply(stage("prod", ids, variables={"keep": "2", "fresh": "y"}))

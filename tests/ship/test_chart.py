@@ -16,9 +16,9 @@ IMAGE = "ghcr.io/apigw-operator/apigw-operator"
 
 # The API calls the operator makes (src/controller.rs, kube-runtime's Controller and Recorder).
 RULES = [
-    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations"], "verbs": ["patch"]},
-    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations/status"], "verbs": ["patch"]},
+    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations", "apigatewaystages"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations", "apigatewaystages"], "verbs": ["patch"]},
+    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations/status", "apigatewaystages/status"], "verbs": ["patch"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
 
