@@ -1,12 +1,16 @@
--- Argo CD health check for apigw.dev/ApiGatewayIntegration (Lua 5.1, as Argo CD runs it).
+-- Argo CD health check for apigw.dev/ApiGatewayIntegration and apigw.dev/ApiGatewayStage (Lua
+-- 5.1, as Argo CD runs it); both kinds carry the same conditions.
 -- Install: deploy/argocd/argocd-cm-patch.yaml puts this file under
--- resource.customizations.health.apigw.dev_ApiGatewayIntegration in argocd-cm.
+-- resource.customizations.health.apigw.dev_ApiGatewayIntegration and
+-- resource.customizations.health.apigw.dev_ApiGatewayStage in argocd-cm.
 --
 --   status missing, or observedGeneration behind metadata.generation   Progressing
---   Stalled=True (InvalidSpec, RequiresReplacement, Drifted)           Degraded, its message
+--   Stalled=True (InvalidSpec, RequiresReplacement, Drifted: for a
+--     stage also a rollback made outside)                               Degraded, its message
 --   Ready=True                                                         Healthy
 --   Ready=False, reason Paused (apigw.dev/paused: "true")              Suspended
---   Reconciling=True, or Ready=False for any other reason              Progressing
+--   Reconciling=True (a stage: Pending, changes not served yet), or
+--     Ready=False for any other reason                                  Progressing
 hs = {}
 
 local function condition(conditions, kind)

@@ -13,6 +13,7 @@ from shiplib import DEPLOY, HERE, Emulator, Kube, e2e, kubectl, lua_health, mani
 
 FIXTURES = sorted(p.stem for p in (HERE / "argocd").glob("*.yaml"))
 KEY = "resource.customizations.health.apigw.dev_ApiGatewayIntegration"
+STAGE_KEY = "resource.customizations.health.apigw.dev_ApiGatewayStage"
 PUT_HTTP = {"type": "HTTP", "integrationHttpMethod": "POST", "uri": "https://backend.example.com/pets"}
 
 
@@ -38,7 +39,8 @@ def test_argocd_cm_patch_installs_exactly_health_lua(tmp_path):
     patch_file = DEPLOY / "argocd" / "argocd-cm-patch.yaml"
     patch = yaml.safe_load(patch_file.read_text())
     assert (patch["kind"], patch["metadata"]["name"], patch["metadata"]["namespace"]) == ("ConfigMap", "argocd-cm", "argocd")
-    assert patch["data"] == {KEY: (DEPLOY / "argocd" / "health.lua").read_text()}
+    lua = (DEPLOY / "argocd" / "health.lua").read_text()
+    assert patch["data"] == {KEY: lua, STAGE_KEY: lua}
     # The documented command merges it into an existing argocd-cm (client side, no Argo CD here).
     existing = tmp_path / "argocd-cm.yaml"
     existing.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
@@ -46,7 +48,7 @@ def test_argocd_cm_patch_installs_exactly_health_lua(tmp_path):
                                         "data": {"url": "https://argocd.example.com"}}))
     out = kubectl("patch", "--local", "-f", str(existing), "--type", "merge", "--patch-file", str(patch_file), "-o", "json")
     merged = json.loads(out.stdout)["data"]
-    assert merged == {"url": "https://argocd.example.com", KEY: (DEPLOY / "argocd" / "health.lua").read_text()}
+    assert merged == {"url": "https://argocd.example.com", KEY: lua, STAGE_KEY: lua}
     # The embedded script runs as it is stored.
     stored = tmp_path / "health.lua"
     stored.write_text(merged[KEY])
