@@ -37,7 +37,7 @@ fi
 . target/testenv/env.sh
 python="$(hack/emulator/setup-venv.sh)"
 
-say "installing the CRD"
+say "installing the CRDs"
 kubectl apply --server-side -f crds/
 kubectl wait --for=condition=Established --timeout=60s -f crds/
 
@@ -105,6 +105,21 @@ kubectl get agi
 kubectl wait --for=condition=Ready --timeout=60s agi/petstore-pets-post
 kubectl get agi -o wide
 
+say "publishing it: examples/petstore-stage.yaml (stage prod, created by the first deployment)"
+kubectl apply -f examples/petstore-stage.yaml
+kubectl wait --for=condition=Ready --timeout=60s ags/petstore-prod
+kubectl get ags -o wide
+api=$(kubectl get agi petstore-pets-post -o jsonpath='{.status.target.restApiId}')
+served() {
+    "$python" - "$APIGW_EMULATOR_ADMIN/_emulator/served/$api/prod" <<'PY'
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1]))
+i = d["integrations"]["/pets POST"]
+print(f"stage prod serves deployment {d['deploymentId']}: timeoutInMillis {i.get('timeoutInMillis')}, uri {i['uri']}")
+PY
+}
+served
+
 say "the operations the operator sent (status.lastPatchOperations)"
 kubectl get agi petstore-pets-post -o jsonpath='{.status.lastPatchOperations}'; echo
 
@@ -115,6 +130,22 @@ kubectl wait --for=jsonpath='{.status.observedGeneration}'=$((generation + 1)) -
 kubectl wait --for=condition=Ready --timeout=60s agi/petstore-pets-post
 echo "status.lastPatchOperations:"
 kubectl get agi petstore-pets-post -o jsonpath='{.status.lastPatchOperations}'; echo
+say "the change goes live: the stage deploys it once the quiet time (3 s) has passed"
+echo "before the deployment, the stage still serves the old draft:"
+served
+# "Live" in a pipeline: the stage's deployedAt is after the integration's last write, and the
+# stage is Ready (README: "Waiting for live").
+written=$(kubectl get agi petstore-pets-post -o jsonpath='{.status.lastWriteTime}')
+for _ in $(seq 1 120); do
+    deployed=$(kubectl get ags petstore-prod -o jsonpath='{.status.deployedAt}')
+    if [[ "$deployed" > "$written" ]]; then break; fi
+    sleep 0.5
+done
+kubectl wait --for=condition=Ready --timeout=60s ags/petstore-prod
+echo "after it:"
+served
+kubectl get ags -o wide
+
 echo "AWS calls the emulator counted since the operator started (lookups, reads, writes):"
 curl -s "$APIGW_EMULATOR_ADMIN/_emulator/calls"; echo
 
@@ -132,8 +163,9 @@ cat <<TXT
 
 Everything is still running:
   . target/testenv/env.sh                  # KUBECONFIG, AWS_ENDPOINT_URL, pinned kubectl
-  kubectl get agi -o wide
+  kubectl get agi,ags -o wide
   kubectl describe agi petstore-pets-post
+  kubectl describe ags petstore-prod
   target/debug/apigw-operator plan -f examples/petstore.yaml --aws
   $logs
 Stop it all with: make demo-down
