@@ -33,6 +33,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "apigw.dev", "v1alpha1", "apigatewayintegrations"
+STAGES = "apigatewaystages"
+PLURALS = {"ApiGatewayIntegration": PLURAL, "ApiGatewayStage": STAGES}
 UP_HINT = "run `make testenv-up` and `. target/testenv/env.sh` first"
 
 
@@ -126,8 +128,8 @@ class Kube:
             self._local.session = s
         return s
 
-    def collection(self, namespace: str) -> str:
-        return f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    def collection(self, namespace: str, plural: str = PLURAL) -> str:
+        return f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
 
     def request(self, method: str, url: str, ok: Iterable[int] = (200, 201), **kw: Any) -> requests.Response:
         kw.setdefault("timeout", 60)
@@ -141,24 +143,26 @@ class Kube:
         self.request("POST", f"{self.server}/api/v1/namespaces", ok=(201, 409), json=body)
 
     def apply(self, obj: dict, manager: str = "apigw-bench") -> dict:
-        """Server-side apply (force), as `kubectl apply --server-side --force-conflicts`."""
+        """Server-side apply (force), as `kubectl apply --server-side --force-conflicts`; the
+        collection follows the object's kind (integrations unless it says otherwise)."""
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        plural = PLURALS.get(obj.get("kind", ""), PLURAL)
         r = self.request(
-            "PATCH", f"{self.collection(ns)}/{name}",
+            "PATCH", f"{self.collection(ns, plural)}/{name}",
             params={"fieldManager": manager, "force": "true"},
             headers={"Content-Type": "application/apply-patch+yaml"},
             data=json.dumps(obj),
         )
         return r.json()
 
-    def get(self, namespace: str, name: str) -> dict:
-        return self.request("GET", f"{self.collection(namespace)}/{name}").json()
+    def get(self, namespace: str, name: str, plural: str = PLURAL) -> dict:
+        return self.request("GET", f"{self.collection(namespace, plural)}/{name}").json()
 
-    def list(self, namespace: str) -> dict:
+    def list(self, namespace: str, plural: str = PLURAL) -> dict:
         items: list[dict] = []
         params: dict[str, Any] = {"limit": 500}
         while True:
-            page = self.request("GET", self.collection(namespace), params=params, timeout=120).json()
+            page = self.request("GET", self.collection(namespace, plural), params=params, timeout=120).json()
             items.extend(page["items"])
             cont = page["metadata"].get("continue")
             if not cont:
@@ -166,8 +170,8 @@ class Kube:
                 return page
             params["continue"] = cont
 
-    def delete_all(self, namespace: str) -> None:
-        self.request("DELETE", self.collection(namespace), ok=(200, 404), timeout=300)
+    def delete_all(self, namespace: str, plural: str = PLURAL) -> None:
+        self.request("DELETE", self.collection(namespace, plural), ok=(200, 404), timeout=300)
 
     def delete_namespace(self, name: str) -> None:
         self.request("DELETE", f"{self.server}/api/v1/namespaces/{name}", ok=(200, 202, 404))
@@ -195,6 +199,8 @@ class Kube:
 
 
 def install_crd(kubeconfig: str | None = None) -> None:
+    """Applies every CRD in crds/ (ApiGatewayIntegration and ApiGatewayStage: `kubectl apply -f`
+    on the directory takes every file in it) and waits until each is Established."""
     env = dict(os.environ)
     if kubeconfig:
         env["KUBECONFIG"] = kubeconfig
@@ -380,6 +386,16 @@ class Emulator:
     def reset_calls(self) -> None:
         self.http.post(f"{self.url}/_emulator/calls/reset", timeout=10).raise_for_status()
 
+    def served(self, rest_api_id: str, stage_name: str) -> dict | None:
+        """What a stage serves (`/_emulator/served/{api}/{stage}`), None when there is no such
+        stage: {"deploymentId", "integrations": {"<path> <VERB>": integration}, ...}."""
+        r = self.http.get(f"{self.url}/_emulator/served/{rest_api_id}/{stage_name}", timeout=10)
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise KitError(f"served {rest_api_id}/{stage_name}: {r.status_code} {r.text[:300]}")
+        return r.json()
+
     def faults(self, **cfg: Any) -> None:
         r = self.http.post(f"{self.url}/_emulator/faults", json=cfg, timeout=10)
         if r.status_code != 200:
@@ -553,6 +569,20 @@ def manifest(name: str, namespace: str, target: dict, **spec: Any) -> dict:
     body = {"restApiId": target["restApiId"], "resourceId": target["resourceId"], "httpMethod": "POST", **spec}
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ApiGatewayIntegration",
             "metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+
+def stage_manifest(name: str, namespace: str, rest_api_id: str, stage_name: str, **spec: Any) -> dict:
+    body = {"restApiId": rest_api_id, "stageName": stage_name, **spec}
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ApiGatewayStage",
+            "metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+
+def ready_condition(obj: dict) -> dict | None:
+    """The Ready condition of an object (either kind), if it describes the current generation."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation"):
+        return None
+    return next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
 
 
 def apply_all(kube: Kube, objects: list[dict], threads: int = 16) -> dict[str, tuple[float, int]]:

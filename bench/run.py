@@ -26,7 +26,14 @@ test runs):
  3. drift cycle: a third operator with --resync-period P (quota off); the AWS calls of one cycle
     are counted in the window [start+0.5P, start+1.5P], which holds exactly one cycle of drift
     checks when the startup reads end before start+0.4P (checked and reported);
- 4. operator peak RSS (VmHWM) and CPU seconds (utime+stime) from /proc/PID/{status,stat}.
+ 4. stages: every REST API gets a stage "bench" (boto3 CreateDeployment with the emulator's
+    deployment quota off, then back on at AWS's 1 per 5 s) and one ApiGatewayStage object
+    (settleSeconds --settle, default 10); a fourth operator (--aws-rps 0, emulator without the
+    10 rps quota, default --deployment-interval 5) adopts them, all Ready (Synced). Then every
+    integration gets a new uri: CreateDeployment calls (target A, +1 per write gap longer than
+    the settle time), 429s (target 0), and the time from the last apply to every stage serving
+    every new uri (polled from /_emulator/served; target settle + 5.25·A + 5 s);
+ 5. operator peak RSS (VmHWM) and CPU seconds (utime+stime) from /proc/PID/{status,stat}.
 
 Prints a table with the targets and writes target/bench/<stamp>-n<N>.json (and latest.json).
 """
@@ -57,6 +64,11 @@ T_ROLLOUT_FACTOR = 1.10
 T_RSS_MIB = 64.0
 QUOTA = {"quota_rps": 10, "quota_burst": 40}
 PAGE = 500
+# The stage phase: AWS's CreateDeployment quota in the emulator (1 per 5 s per account and Region)
+# and what the operator's default --deployment-interval 5 spends per deployment (5 s + 5%).
+STAGE = "bench"
+STAGE_FAULTS = {"deployment_interval": 5.0, "deployment_burst": 1}
+OP_DEPLOY_SECONDS = 5.25
 
 
 def log(msg: str) -> None:
@@ -91,6 +103,61 @@ def total(calls: dict[str, int]) -> int:
     return sum(calls.values())
 
 
+def wait_stages(kube: envkit.Kube, ns: str, names: list[str], timeout: float,
+                deployments: dict[str, str] | None = None) -> tuple[float, dict[str, dict]]:
+    """Polls the ApiGatewayStage objects until each is Ready=True with reason Synced for its
+    generation (and, when given, status.deploymentId == deployments[name]); returns
+    (time.monotonic() then, the objects by name). Raises KitError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = {o["metadata"]["name"]: o for o in kube.list(ns, envkit.STAGES)["items"]}
+        waiting = {}
+        for name in names:
+            obj = items.get(name)
+            cond = envkit.ready_condition(obj) if obj else None
+            ok = bool(cond and cond.get("status") == "True" and cond.get("reason") == "Synced")
+            if ok and deployments and (obj.get("status") or {}).get("deploymentId") != deployments.get(name):
+                ok = False
+            if not ok:
+                waiting[name] = (cond or {}).get("reason"), (cond or {}).get("message", "")[:200]
+        now = time.monotonic()
+        if not waiting:
+            return now, items
+        if now > deadline:
+            raise KitError(f"{len(waiting)} of {len(names)} ApiGatewayStages not Ready (Synced) after "
+                           f"{timeout:.0f}s: {dict(list(waiting.items())[:3])}")
+        time.sleep(0.25)
+
+
+def wait_served(emulator: envkit.Emulator, want: dict[str, dict[str, str]], deadline: float,
+                every: float = 0.25) -> tuple[dict[str, float], dict[str, dict]]:
+    """Polls /_emulator/served/{api}/bench until every stage serves every uri of want[api]
+    ({"<path> POST": uri}) or time.monotonic() passes `deadline`. Returns the moment each stage
+    was first seen serving them all, and for the stages that never did, what they lacked."""
+    done: dict[str, float] = {}
+    lacking: dict[str, dict] = {}
+    while True:
+        for rid, uris in want.items():
+            if rid in done:
+                continue
+            served = emulator.served(rid, STAGE) or {}
+            have = served.get("integrations") or {}
+            stale = [k for k, uri in uris.items() if (have.get(k) or {}).get("uri") != uri]
+            if stale:
+                lacking[rid] = {"deploymentId": served.get("deploymentId"), "stale": len(stale),
+                                "e.g.": stale[:3]}
+            else:
+                done[rid] = time.monotonic()
+                lacking.pop(rid, None)
+        if len(done) == len(want) or time.monotonic() > deadline:
+            return done, lacking
+        time.sleep(every)
+
+
+def micro_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--objects", type=int, default=int(os.environ.get("BENCH_OBJECTS", 1000)))
@@ -100,7 +167,10 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=None, help="operator --concurrency (default: the operator's)")
     ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "apigw-operator")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
-    ap.add_argument("--skip", action="append", default=[], choices=["latency", "drift"], help="skip a phase")
+    ap.add_argument("--skip", action="append", default=[], choices=["latency", "drift", "stages"],
+                    help="skip a phase")
+    ap.add_argument("--settle", type=int, default=10,
+                    help="stage phase: the ApiGatewayStages' settleSeconds (default 10)")
     ap.add_argument("--keep", action="store_true", help="keep the namespace and its objects")
     ap.add_argument("--apply-threads", type=int, default=16)
     ap.add_argument("--trickle", type=int, default=50, help="single changes timed one by one (latency phase)")
@@ -152,10 +222,11 @@ def main() -> int:
         log(f"created {n} integrations in {a} REST APIs in {time.monotonic() - t:.1f}s")
         names = [f"i{k:05d}" for k in range(n)]
 
-        def manifests(gen: int) -> list[dict]:
+        def manifests(gen: int, uri_tag: str | None = None) -> list[dict]:
             out = []
             for name, tg in zip(names, targets):
-                spec = dict(base, uri=f"https://backend{tg['api']}.example.com/r{tg['index']}")
+                uri = f"https://backend{tg['api']}.example.com/r{tg['index']}"
+                spec = dict(base, uri=f"{uri}/{uri_tag}" if uri_tag else uri)
                 if gen >= 2:
                     spec["timeoutInMillis"] = 20000 if gen == 2 else 15000
                     spec["requestTemplates"] = {"application/json": json.dumps({"v": gen})}
@@ -164,6 +235,118 @@ def main() -> int:
 
         tracker = envkit.Tracker(kube, ns)
         progress = lambda done, all_: log(f"  {done}/{all_} Ready")  # noqa: E731
+
+        def stage_phase() -> dict:
+            settle = args.settle
+            api_ids = list(dict.fromkeys(tg["restApiId"] for tg in targets))
+            # Set-up. A stage on every REST API, made by the harness with boto3 while the
+            # emulator's deployment quota is off. Deployments carry whole-second createdDates and
+            # the operator adopts the stage's deployment as "the last one": wait past the last
+            # integration write first, so that the adoption deploys nothing.
+            time.sleep(1.5)
+            emulator.faults(deployment_interval=0)
+            aws = emulator.boto()
+            for rid in api_ids:
+                aws.create_deployment(restApiId=rid, stageName=STAGE, description="bench set-up")
+            emulator.faults(**STAGE_FAULTS)  # AWS's 1 per 5 s again (a full bucket); no 10 rps quota
+            emulator.reset_calls()
+            op4 = start_operator("op4-stages", "--aws-rps", "0")
+            tracker.wait_ready(names, None, 300 * timeout_scale, progress)
+            stage_names = [f"s{k:02d}" for k in range(len(api_ids))]
+            t0 = time.monotonic()
+            for sname, rid in zip(stage_names, api_ids):
+                kube.apply(envkit.stage_manifest(sname, ns, rid, STAGE, settleSeconds=settle))
+            t_synced, _ = wait_stages(kube, ns, stage_names, 120 + settle + 2 * OP_DEPLOY_SECONDS * a)
+            envkit.wait_quiet(emulator, 2.0, 120)
+            setup_calls = emulator.calls()
+            setup = {"seconds": round(t_synced - t0, 2), "calls": setup_calls,
+                     "create_deployment": setup_calls.get("CreateDeployment", 0)}
+            log(f"stages: {a} ApiGatewayStages Synced in {t_synced - t0:.1f}s; operator start-up and "
+                f"adoption calls {setup_calls}")
+
+            # Measure: a new uri for every integration, so that every stage must deploy.
+            before, before_resp = emulator.calls(), emulator.responses()
+            objs = manifests(last_gen, uri_tag="s1")
+            want: dict[str, dict[str, str]] = {rid: {} for rid in api_ids}
+            for obj, tg in zip(objs, targets):
+                want[tg["restApiId"]][f"{tg['path']} POST"] = obj["spec"]["uri"]
+            wall_start = datetime.now(timezone.utc)
+            t_start = time.monotonic()
+            applied = envkit.apply_all(kube, objs, args.apply_threads)
+            t_last_apply = max(ta for ta, _ in applied.values())
+            target_s = settle + OP_DEPLOY_SECONDS * a + 5
+            log(f"stages: applied {n} new uris in {t_last_apply - t_start:.1f}s; polling what the stages serve")
+            served_at, lacking = wait_served(emulator, want, t_last_apply + max(300.0, 4 * target_s + n * 0.05))
+            t_served = max(served_at.values()) if len(served_at) == len(want) else None
+            # When the writes were done: every integration Ready at its new generation.
+            t_int = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 120 * timeout_scale,
+                                       progress)
+            snap = tracker.snapshot()
+            writes_done = max(snap[k].ready_at.get(g, t_int) for k, (_, g) in applied.items())
+            # Later deployments would show now: wait for the stages' status and for AWS quiet for
+            # longer than the settle time plus two deployment intervals.
+            stage_error = None
+            items: dict[str, dict] = {}
+            try:
+                served_ids = {sname: (emulator.served(rid, STAGE) or {}).get("deploymentId")
+                              for sname, rid in zip(stage_names, api_ids)}
+                _, items = wait_stages(kube, ns, stage_names, 120 + settle + 2 * OP_DEPLOY_SECONDS * a,
+                                       served_ids if t_served is not None else None)
+            except KitError as e:
+                stage_error = str(e)
+                items = {o["metadata"]["name"]: o for o in kube.list(ns, envkit.STAGES)["items"]}
+            envkit.wait_quiet(emulator, settle + 2 * OP_DEPLOY_SECONDS, 300 + settle)
+            calls = envkit.diff(emulator.calls(), before)
+            after_resp = emulator.responses()
+            dep_before, dep_after = before_resp.get("CreateDeployment", {}), after_resp.get("CreateDeployment", {})
+            dep_status = {k: dep_after.get(k, 0) - dep_before.get(k, 0) for k in sorted(set(dep_after) | set(dep_before))
+                          if dep_after.get(k, 0) - dep_before.get(k, 0)}
+            deployments = calls.get("CreateDeployment", 0)
+            http429 = envkit.count_status(after_resp, "429") - envkit.count_status(before_resp, "429")
+            # Gaps longer than the settle time between consecutive writes to one REST API (each
+            # allows one more deployment), from the integrations' status.lastWriteTime.
+            writes: dict[str, list[datetime]] = {rid: [] for rid in api_ids}
+            for obj in kube.list(ns)["items"]:
+                w = micro_time((obj.get("status") or {}).get("lastWriteTime"))
+                rid = obj["spec"].get("restApiId")
+                if w and rid in writes and w >= wall_start.replace(microsecond=0):
+                    writes[rid].append(w)
+            gaps = 0
+            spans = []
+            for ws in writes.values():
+                ws.sort()
+                gaps += sum(1 for x, y in zip(ws, ws[1:]) if (y - x).total_seconds() > settle)
+                if ws:
+                    spans.append((ws[-1] - ws[0]).total_seconds())
+            allowed = a + gaps
+            deployed_at = sorted(d for d in (micro_time((o.get("status") or {}).get("deployedAt"))
+                                             for o in items.values()) if d)
+            spacing = [round((y - x).total_seconds(), 2) for x, y in zip(deployed_at, deployed_at[1:])]
+            published = {k: (o.get("status") or {}).get("published") for k, o in sorted(items.items())}
+            out = {
+                "what": (f"every integration gets a new uri; {a} ApiGatewayStages (settleSeconds {settle}) "
+                         "must each serve every change; emulator: CreateDeployment 1 per 5 s, no 10 rps quota; "
+                         "operator --aws-rps 0, default --deployment-interval"),
+                "settle_seconds": settle, "stage_name": STAGE, "emulator_faults": STAGE_FAULTS,
+                "operator_flags": op4.args[1:], "setup": setup,
+                "apply_seconds": round(t_last_apply - t_start, 2),
+                "seconds": round(t_served - t_last_apply, 2) if t_served is not None else None,
+                "target_seconds": round(target_s, 2),
+                "integrations_ready_seconds": round(writes_done - t_last_apply, 2),
+                "served_after_apply": {rid: round(t - t_last_apply, 2) for rid, t in sorted(served_at.items(), key=lambda kv: kv[1])},
+                "not_served": lacking,
+                "create_deployment": deployments, "create_deployment_responses": dep_status,
+                "target_deployments": allowed, "exactly_a": deployments == a,
+                "write_gaps_over_settle": gaps, "write_span_max_seconds": round(max(spans), 2) if spans else None,
+                "deployed_at_spacing_seconds": spacing,
+                "http_429": http429, "calls": calls, "published": published,
+                "stage_status_error": stage_error,
+                "operator": op4.stop(),
+            }
+            operators.remove(op4)
+            log(f"stages: {deployments} CreateDeployment (target {allowed}), 429s {http429}, last apply → all served "
+                f"{out['seconds']}s (target {target_s:.1f}s), integrations Ready after {out['integrations_ready_seconds']}s")
+            return out
 
         # 1. Rollout with AWS's quota on.
         emulator.faults(**QUOTA)
@@ -189,6 +372,7 @@ def main() -> int:
         before, before_resp = emulator.calls(), emulator.responses()
         t_start = time.monotonic()
         applied = envkit.apply_all(kube, manifests(2), args.apply_threads)
+        last_gen = 2
         t_applied = time.monotonic()
         log(f"applied {n} changes in {t_applied - t_start:.1f}s; waiting for Ready")
         t_end = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 600 + n * 0.5, progress)
@@ -225,6 +409,7 @@ def main() -> int:
             before = emulator.calls()
             t_start = time.monotonic()
             applied = envkit.apply_all(kube, manifests(3), args.apply_threads)
+            last_gen = 3
             t_applied = time.monotonic()
             t_end = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 300 * timeout_scale, progress)
             envkit.wait_quiet(emulator, 1.0, 60)
@@ -291,6 +476,14 @@ def main() -> int:
             }
             operators.remove(op3)
             log(f"drift cycle: {cycle} (target {reads_target})")
+
+        # 4. Stages: one CreateDeployment per stage and rollout, under CreateDeployment's quota.
+        if "stages" not in args.skip:
+            try:
+                result["phases"]["stages"] = stage_phase()
+            except KitError as e:  # keep the other phases' figures; the table says what failed
+                log(f"stage phase FAILED: {e}")
+                result["phases"]["stages"] = {"error": str(e), "settle_seconds": args.settle}
     finally:
         if tracker:
             tracker.stop()
@@ -299,6 +492,7 @@ def main() -> int:
         emulator.stop()
         if not args.keep:
             try:
+                kube.delete_all(ns, envkit.STAGES)
                 kube.delete_all(ns)
                 kube.delete_namespace(ns)
             except Exception as e:  # leave it; say so
@@ -362,6 +556,33 @@ def report(r: dict) -> None:
         rows.append(("drift: AWS calls per cycle", f"{d['calls_total']} ({by})",
                      f"A·⌈resources/500⌉ = {d['target']}", verdict(d["calls_total"], d["target"])
                      + ("" if d["window_valid"] else " (window invalid: startup too long)")))
+    if "stages" in p:
+        st = p["stages"]
+        settle = st["settle_seconds"]
+        if "error" in st:
+            rows.append(("stages: phase", f"FAILED: {st['error'][:160]}", "-", "FAILED"))
+        else:
+            rows.append(("stages: set-up, ApiGatewayStages applied → all Synced",
+                         f"{st['setup']['seconds']:.1f} s, {st['setup']['create_deployment']} CreateDeployment", "-", "-"))
+            dep, allowed = st["create_deployment"], st["target_deployments"]
+            gaps = st["write_gaps_over_settle"]
+            rows.append((f"stages: CreateDeployment, N new uris (A={a} stages)",
+                         f"{dep} ({'exactly A' if st['exactly_a'] else 'not A'}; {dict(st['create_deployment_responses'])})",
+                         f"A = {a}" + (f" (+{gaps} write gaps > {settle} s: ≤ {allowed})" if gaps else ""),
+                         verdict(dep, allowed)))
+            target = st["target_seconds"]
+            if st["seconds"] is None:
+                value, ok = f"never ({len(st['not_served'])} stages not serving every change)", "MISSED: not served"
+            else:
+                value, ok = f"{st['seconds']:.1f} s", verdict(st["seconds"], target, unit=" s")
+            rows.append(("stages: last apply → every stage serves every change",
+                         f"{value} (integrations all Ready after {st['integrations_ready_seconds']:.1f} s)",
+                         f"≤ settle + 5.25·A + 5 = {target:.1f} s", ok))
+            rows.append(("stages: CreateDeployment 429 answers", str(st["create_deployment_responses"].get("429", 0)),
+                         "0", verdict(st["create_deployment_responses"].get("429", 0), 0)))
+            if st["http_429"] != st["create_deployment_responses"].get("429", 0):
+                rows.append(("stages: other 429 answers", str(st["http_429"] - st["create_deployment_responses"].get("429", 0)),
+                             "0", "MISSED"))
     usages = [(k, v["operator"]) for k, v in p.items() if isinstance(v, dict) and v.get("operator")]
     if usages:
         peak = max(u.get("VmHWM", 0) for _, u in usages)

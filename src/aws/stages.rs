@@ -233,3 +233,152 @@ impl StageApi for SdkAws {
         self.default_region()
     }
 }
+
+/// An in-memory API Gateway for the unit tests of the stage controller's decisions: stages by
+/// key, deployments with their creation time, and a call log.
+#[cfg(test)]
+pub mod fake {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+
+    use super::{Deployment, Stage, StageApi, StageKey};
+    use crate::aws::{AwsError, Priority};
+    use crate::plan::{Op, PatchOperation};
+
+    #[derive(Default)]
+    pub struct FakeStages {
+        pub stages: Mutex<HashMap<StageKey, Stage>>,
+        /// Deployment id → seconds since the epoch.
+        pub deployments: Mutex<BTreeMap<String, f64>>,
+        pub calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl FakeStages {
+        pub fn count(&self, operation: &str) -> usize {
+            self.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| **c == operation)
+                .count()
+        }
+
+        /// A stage serving a deployment made at `created` (seconds since the epoch).
+        pub fn with_stage(key: &StageKey, deployment: &str, created: f64) -> Self {
+            let fake = FakeStages::default();
+            fake.deployments
+                .lock()
+                .unwrap()
+                .insert(deployment.into(), created);
+            fake.stages.lock().unwrap().insert(
+                key.clone(),
+                Stage {
+                    stage_name: Some(key.stage_name.clone()),
+                    deployment_id: Some(deployment.into()),
+                    ..Stage::default()
+                },
+            );
+            fake
+        }
+
+        fn missing() -> AwsError {
+            AwsError::NotFound {
+                message: "Invalid Stage identifier specified".into(),
+            }
+        }
+    }
+
+    impl StageApi for FakeStages {
+        async fn get_stage(&self, key: &StageKey, _priority: Priority) -> Result<Stage, AwsError> {
+            self.calls.lock().unwrap().push("GetStage");
+            self.stages
+                .lock()
+                .unwrap()
+                .get(key)
+                .cloned()
+                .ok_or_else(Self::missing)
+        }
+
+        async fn create_deployment(
+            &self,
+            key: &StageKey,
+            _description: Option<&str>,
+            variables: Option<&BTreeMap<String, String>>,
+        ) -> Result<Deployment, AwsError> {
+            self.calls.lock().unwrap().push("CreateDeployment");
+            let mut deployments = self.deployments.lock().unwrap();
+            let id = format!("dep{}", deployments.len() + 1);
+            let now = k8s_openapi::jiff::Timestamp::now().as_second() as f64;
+            deployments.insert(id.clone(), now);
+            let mut stages = self.stages.lock().unwrap();
+            let stage = stages.entry(key.clone()).or_insert_with(|| Stage {
+                stage_name: Some(key.stage_name.clone()),
+                variables: variables.cloned(),
+                ..Stage::default()
+            });
+            stage.deployment_id = Some(id.clone());
+            Ok(Deployment {
+                id,
+                created_date: Some(now),
+            })
+        }
+
+        async fn get_deployment(
+            &self,
+            _key: &StageKey,
+            deployment_id: &str,
+        ) -> Result<Deployment, AwsError> {
+            self.calls.lock().unwrap().push("GetDeployment");
+            let created = self.deployments.lock().unwrap().get(deployment_id).copied();
+            created
+                .map(|c| Deployment {
+                    id: deployment_id.into(),
+                    created_date: Some(c),
+                })
+                .ok_or_else(|| AwsError::NotFound {
+                    message: "Invalid Deployment identifier specified".into(),
+                })
+        }
+
+        async fn update_stage(
+            &self,
+            key: &StageKey,
+            ops: &[PatchOperation],
+        ) -> Result<Stage, AwsError> {
+            self.calls.lock().unwrap().push("UpdateStage");
+            let mut stages = self.stages.lock().unwrap();
+            let stage = stages.get_mut(key).ok_or_else(Self::missing)?;
+            for op in ops {
+                let name = op.path.trim_start_matches("/variables/").to_string();
+                let variables = stage.variables.get_or_insert_default();
+                match op.op {
+                    Op::Remove => {
+                        variables.remove(&name);
+                    }
+                    _ => {
+                        variables.insert(name, op.value.clone().unwrap_or_default());
+                    }
+                }
+            }
+            Ok(stage.clone())
+        }
+
+        async fn delete_stage(&self, key: &StageKey) -> Result<(), AwsError> {
+            self.calls.lock().unwrap().push("DeleteStage");
+            self.stages
+                .lock()
+                .unwrap()
+                .remove(key)
+                .map(|_| ())
+                .ok_or_else(Self::missing)
+        }
+
+        async fn rest_api_id(&self, _region: &str, name: &str) -> Result<String, AwsError> {
+            Ok(name.to_string())
+        }
+
+        fn region(&self) -> &str {
+            "us-east-1"
+        }
+    }
+}

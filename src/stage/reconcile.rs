@@ -679,3 +679,7 @@ pub async fn run<A: StageApi>(
         .for_each(|_| futures::future::ready(()))
         .await;
 }
+
+#[cfg(test)]
+#[path = "decisions.rs"]
+mod decisions;
