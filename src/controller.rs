@@ -39,7 +39,7 @@ use crate::crd::{
 };
 use crate::integration::{Integration, IntegrationResponse};
 use crate::kit::{
-    add_finalizer, annotation_is_true, apply_status, object_key, remove_finalizer, Kit,
+    annotation_is_true, apply_status, follow_deletion_policy, object_key, remove_finalizer, Kit,
 };
 pub use crate::kit::{BackoffConfig, Settings};
 use crate::metrics::Metrics;
@@ -50,30 +50,7 @@ use crate::plan::{plan, PatchOperation, Plan};
 use crate::snapshot::{ApiKey, Snapshots};
 use crate::{FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
 
-/// Why a reconcile failed; each carries a category that labels metrics.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("AWS: {0}")]
-    Aws(#[from] AwsError),
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-}
-
-impl Error {
-    pub fn category(&self) -> &'static str {
-        match self {
-            Error::Aws(e) => e.category(),
-            Error::Kube(_) => "kubernetes",
-        }
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Error::Aws(e) => e.retry_after(),
-            Error::Kube(_) => None,
-        }
-    }
-}
+pub use crate::kit::Error;
 
 /// Shared by every reconcile of ApiGatewayIntegrations; the kit's parts through `Deref`.
 pub struct Context<A: AwsApi> {
@@ -211,26 +188,12 @@ pub async fn reconcile<A: AwsApi>(
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
-    let key = object_key(&*obj);
-    // A watch event (our own status write, say) must not cut a backoff short: only a new
-    // generation, a deletion or a pause may.
-    let new_generation =
-        obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
-    if obj.meta().deletion_timestamp.is_none() {
-        if ctx.is_stale(&key, obj.resource_version()) {
-            return Ok(Action::requeue(Duration::from_millis(500)));
-        }
-        if let Some(wait) = ctx.backing_off(&key).filter(|_| !new_generation) {
-            return Ok(Action::requeue(wait));
-        }
+    let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
+    if let Some(wait) = ctx.hold_back(&*obj, observed) {
+        return Ok(Action::requeue(wait));
     }
     let result = reconcile_inner(&obj, &ctx).await;
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.category(),
-    };
-    ctx.metrics
-        .reconciled(label, started.elapsed().as_secs_f64());
+    ctx.reconciled(&result, started);
     result
 }
 
@@ -249,27 +212,9 @@ async fn reconcile_inner<A: AwsApi>(
     }
 
     // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
-    let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
-    let patched = match (obj.spec.deletion_policy, has_finalizer) {
-        (DeletionPolicy::Delete, false) => add_finalizer(&api, obj).await?,
-        (DeletionPolicy::Retain, true) => {
-            remove_finalizer(&api, obj).await?;
-            None
-        }
-        _ => None,
-    };
-    // The status write carries the version it was decided on: our own finalizer patch is not
-    // someone else's change.
-    let with_finalizer;
-    let obj = match patched {
-        Some(version) => {
-            let mut updated = obj.clone();
-            updated.metadata.resource_version = Some(version);
-            with_finalizer = updated;
-            &with_finalizer
-        }
-        None => obj,
-    };
+    let delete_policy = obj.spec.deletion_policy == DeletionPolicy::Delete;
+    let patched = follow_deletion_policy(&api, obj, delete_policy).await?;
+    let obj = patched.as_ref().unwrap_or(obj);
     if paused {
         return finish(&api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
     }
@@ -937,7 +882,11 @@ fn not_converged<A: AwsApi>(
     let requeue = if failures <= NOT_CONVERGED_QUICK_RETRIES {
         delay
     } else {
-        ctx.jittered_resync()
+        // Our own status write (lastWriteTime moves) is a watch event: held back, like any
+        // other, until the resync period.
+        let resync = ctx.jittered_resync();
+        ctx.defer(&object_key(obj), resync);
+        resync
     };
     warn!(paths = ?paths, failures, "AWS's answer to a write still differs from the spec");
     Decision {

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::warn;
 
+use crate::aws::AwsError;
 use crate::metrics::Metrics;
 use crate::{FIELD_MANAGER, FINALIZER};
 
@@ -54,6 +55,31 @@ impl BackoffConfig {
         jittered
             .max(retry_after.unwrap_or_default())
             .max(self.base / 10)
+    }
+}
+
+/// Why a reconcile failed; each carries a category that labels metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("AWS: {0}")]
+    Aws(#[from] AwsError),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Aws(e) => e.category(),
+            Error::Kube(_) => "kubernetes",
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Aws(e) => e.retry_after(),
+            Error::Kube(_) => None,
+        }
     }
 }
 
@@ -144,6 +170,17 @@ impl Kit {
                 until: Instant::now() + wait,
             },
         );
+    }
+
+    /// `object` calls AWS again in `wait` at the earliest, keeping its count of failures (a
+    /// retry moved to the resync period must not let every watch event through meanwhile).
+    pub fn defer(&self, object: &str, wait: Duration) {
+        let mut backoff = self.backoff.lock().expect("backoff lock");
+        let state = backoff.entry(object.to_string()).or_insert(BackoffState {
+            failures: 0,
+            until: Instant::now(),
+        });
+        state.until = Instant::now() + wait;
     }
 
     /// Forgets the failures of `object` (it succeeded).
@@ -354,9 +391,99 @@ where
     }
 }
 
+impl Kit {
+    /// Counts a finished reconcile in the metrics, labelled "ok" or by the error's category.
+    pub fn reconciled<T>(&self, result: &Result<T, Error>, started: Instant) {
+        let label = match result {
+            Ok(_) => "ok",
+            Err(e) => e.category(),
+        };
+        self.metrics
+            .reconciled(label, started.elapsed().as_secs_f64());
+    }
+
+    /// The checks before a reconcile of a live object: a cached copy older than our own last
+    /// status write waits for the watch to catch up; an object backing off waits out its
+    /// backoff, unless its generation is new (a watch event, such as our own status write,
+    /// must not cut a backoff short: only a new generation, a deletion or a pause may).
+    pub fn hold_back<K: ResourceExt>(
+        &self,
+        obj: &K,
+        observed_generation: Option<i64>,
+    ) -> Option<Duration> {
+        if obj.meta().deletion_timestamp.is_some() {
+            return None;
+        }
+        let key = object_key(obj);
+        if self.is_stale(&key, obj.resource_version()) {
+            return Some(Duration::from_millis(500));
+        }
+        let new_generation = observed_generation != obj.meta().generation;
+        self.backing_off(&key).filter(|_| !new_generation)
+    }
+}
+
+/// Step 2 of every reconcile: the finalizer follows `deletionPolicy` (added for Delete, removed
+/// for Retain). Returns the object to go on with: after our own finalizer patch, a copy at the
+/// patched resourceVersion, so that the status write (which carries the version it was decided
+/// on) does not take our own patch for someone else's change.
+pub async fn follow_deletion_policy<K>(
+    api: &Api<K>,
+    obj: &K,
+    delete: bool,
+) -> Result<Option<K>, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
+    match (delete, has_finalizer) {
+        (true, false) => {
+            let version = add_finalizer(api, obj).await?;
+            let mut updated = obj.clone();
+            updated.meta_mut().resource_version = version;
+            Ok(Some(updated))
+        }
+        (false, true) => {
+            remove_finalizer(api, obj).await?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Whether the annotation `name` of `obj` is `"true"`.
 pub fn annotation_is_true<K: ResourceExt>(obj: &K, name: &str) -> bool {
     obj.annotations().get(name).map(String::as_str) == Some("true")
+}
+
+/// For unit tests of a reconcile's decisions: a client with no API server behind it (the only
+/// kube calls a decision makes are Events, which fail and are logged), and settings with a
+/// short backoff.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    pub fn client() -> kube::Client {
+        let (service, handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        drop(handle);
+        kube::Client::new(service, "default")
+    }
+
+    pub fn settings() -> Settings {
+        Settings {
+            default_region: "us-east-1".into(),
+            resync_period: Duration::from_secs(600),
+            backoff: BackoffConfig {
+                base: Duration::from_millis(500),
+                cap: Duration::from_secs(5),
+                factor: 2.0,
+            },
+            reporter: "test".into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,23 +54,10 @@ fn object(name: &str, created: i64, spec: serde_json::Value) -> ApiGatewayIntegr
 }
 
 fn context(aws: FakeAws) -> Context<FakeAws> {
-    // No API server: the only kube calls decide makes are Events, which fail and are logged.
-    let (service, handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
-    drop(handle);
-    let client = kube::Client::new(service, "default");
-    let settings = Settings {
-        default_region: "us-east-1".into(),
-        resync_period: Duration::from_secs(600),
-        backoff: BackoffConfig {
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(5),
-            factor: 2.0,
-        },
-        reporter: "test".into(),
-    };
+    let (client, settings) = (
+        crate::kit::testing::client(),
+        crate::kit::testing::settings(),
+    );
     Context::new(client, Arc::new(aws), settings, Arc::new(Metrics::new()))
 }
 
@@ -197,6 +184,8 @@ async fn an_ignored_op_is_not_converged_with_its_path_and_bounded() {
         waits[3..].iter().all(|w| *w >= Duration::from_secs(500)),
         "{waits:?}"
     );
+    // Watch events (our own status writes) are held back until then too.
+    assert!(ctx.backing_off("ns/a").unwrap() >= Duration::from_secs(500));
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use k8s_openapi::jiff::Timestamp;
 use super::*;
 use crate::aws::stages::fake::FakeStages;
 use crate::crd::{ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus, ResolvedTarget};
-use crate::kit::BackoffConfig;
 use crate::stage::types::ApiGatewayStageSpec;
 
 fn key() -> StageKey {
@@ -23,23 +22,10 @@ fn key() -> StageKey {
 }
 
 fn context(aws: FakeStages, members: Vec<ApiGatewayIntegration>) -> Context<FakeStages> {
-    // No API server: the only kube calls decide_stage makes are Events, which fail and are logged.
-    let (service, handle) = tower_test::mock::pair::<
-        http::Request<kube::client::Body>,
-        http::Response<kube::client::Body>,
-    >();
-    drop(handle);
-    let client = kube::Client::new(service, "default");
-    let settings = Settings {
-        default_region: "us-east-1".into(),
-        resync_period: Duration::from_secs(600),
-        backoff: BackoffConfig {
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(5),
-            factor: 2.0,
-        },
-        reporter: "test".into(),
-    };
+    let (client, settings) = (
+        crate::kit::testing::client(),
+        crate::kit::testing::settings(),
+    );
     let ctx = Context::new(client, Arc::new(aws), settings, Arc::new(Metrics::new()));
     let members: Vec<Arc<ApiGatewayIntegration>> = members.into_iter().map(Arc::new).collect();
     ctx.set_integrations(Box::new(move || members.clone()));

@@ -38,7 +38,8 @@ use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::controller::{Error, Scope};
 use crate::crd::{ApiGatewayIntegration, DeletionPolicy, ManagementPolicy};
 use crate::kit::{
-    add_finalizer, annotation_is_true, apply_status, object_key, remove_finalizer, Kit, Settings,
+    annotation_is_true, apply_status, follow_deletion_policy, object_key, remove_finalizer, Kit,
+    Settings,
 };
 use crate::metrics::Metrics;
 use crate::stage::plan::{decide, member, rollout, selects, variable_ops, Deploy, Rollout};
@@ -125,24 +126,12 @@ pub async fn reconcile<A: StageApi>(
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
-    let key = object_key(&*obj);
-    let new_generation =
-        obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
-    if obj.meta().deletion_timestamp.is_none() {
-        if ctx.is_stale(&key, obj.resource_version()) {
-            return Ok(Action::requeue(Duration::from_millis(500)));
-        }
-        if let Some(wait) = ctx.backing_off(&key).filter(|_| !new_generation) {
-            return Ok(Action::requeue(wait));
-        }
+    let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
+    if let Some(wait) = ctx.hold_back(&*obj, observed) {
+        return Ok(Action::requeue(wait));
     }
     let result = reconcile_inner(&obj, &ctx).await;
-    let label = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.category(),
-    };
-    ctx.metrics
-        .reconciled(label, started.elapsed().as_secs_f64());
+    ctx.reconciled(&result, started);
     result
 }
 
@@ -160,25 +149,9 @@ async fn reconcile_inner<A: StageApi>(
     }
 
     // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
-    let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
-    let patched = match (obj.spec.deletion_policy, has_finalizer) {
-        (DeletionPolicy::Delete, false) => add_finalizer(&api, obj).await?,
-        (DeletionPolicy::Retain, true) => {
-            remove_finalizer(&api, obj).await?;
-            None
-        }
-        _ => None,
-    };
-    let with_finalizer;
-    let obj = match patched {
-        Some(version) => {
-            let mut updated = obj.clone();
-            updated.metadata.resource_version = Some(version);
-            with_finalizer = updated;
-            &with_finalizer
-        }
-        None => obj,
-    };
+    let delete_policy = obj.spec.deletion_policy == DeletionPolicy::Delete;
+    let patched = follow_deletion_policy(&api, obj, delete_policy).await?;
+    let obj = patched.as_ref().unwrap_or(obj);
     if paused {
         return finish(&api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
     }

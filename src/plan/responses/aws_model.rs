@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::integration::IntegrationResponse;
-use crate::plan::responses::{ResponseCall, ResponseCallKind};
+use crate::plan::responses::{is_default, ResponseCall, ResponseCallKind};
 use crate::plan::{unescape_key, Op};
 
 /// Applies `calls` in order as AWS would; each call is checked against the state it meets.
@@ -22,14 +22,18 @@ pub fn apply(
     Ok(next)
 }
 
-fn default_elsewhere(map: &BTreeMap<String, IntegrationResponse>, code: &str) -> bool {
-    map.iter().any(|(other, r)| {
-        other != code
-            && r.selection_pattern
-                .as_deref()
-                .unwrap_or_default()
-                .is_empty()
-    })
+/// AWS refuses a second default response (409): `response` would be the default for `code`
+/// while another status code already is.
+fn check_single_default(
+    map: &BTreeMap<String, IntegrationResponse>,
+    code: &str,
+    response: &IntegrationResponse,
+) -> Result<(), String> {
+    let elsewhere = map.iter().any(|(other, r)| other != code && is_default(r));
+    if is_default(response) && elsewhere {
+        return Err("Integration response with selection pattern default already exists".into());
+    }
+    Ok(())
 }
 
 fn apply_one(
@@ -41,17 +45,7 @@ fn apply_one(
         ResponseCallKind::PutIntegrationResponse => {
             let mut response = call.response.clone().ok_or("Put without a response")?;
             response.status_code = Some(code.clone());
-            if response
-                .selection_pattern
-                .as_deref()
-                .unwrap_or_default()
-                .is_empty()
-                && default_elsewhere(map, &code)
-            {
-                return Err(
-                    "Integration response with selection pattern default already exists".into(),
-                );
-            }
+            check_single_default(map, &code, &response)?;
             map.insert(code, response);
         }
         ResponseCallKind::DeleteIntegrationResponse => {
@@ -91,17 +85,7 @@ fn apply_one(
                     ));
                 }
             }
-            if response
-                .selection_pattern
-                .as_deref()
-                .unwrap_or_default()
-                .is_empty()
-                && default_elsewhere(map, &code)
-            {
-                return Err(
-                    "Integration response with selection pattern default already exists".into(),
-                );
-            }
+            check_single_default(map, &code, &response)?;
             map.insert(code, response);
         }
     }
