@@ -527,9 +527,6 @@ impl SdkAws {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        if operation == "CreateDeployment" {
-            r.deployments.acquire(Priority::Change).await;
-        }
         r.quota.acquire(priority).await;
         if is_write(operation) && !self.may_write() {
             return Err(not_leader(operation));

@@ -62,6 +62,9 @@ pub struct Deployment {
     pub id: String,
     /// Seconds since the epoch.
     pub created_date: Option<f64>,
+    /// CreateDeployment: when the request left, after its turn in the deployment quota. Every
+    /// integration written before then is in the deployment.
+    pub sent_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// What the stage controller needs from API Gateway.
@@ -154,6 +157,11 @@ impl StageApi for SdkAws {
     ) -> Result<Deployment, AwsError> {
         let r = self.regional(&key.region);
         let variables = variables.map(|v| v.clone().into_iter().collect());
+        // CreateDeployment's own quota first (every stage waits in one FIFO queue), then the
+        // stamp: the deployment holds whatever was written before it left, not before it
+        // queued.
+        r.deployments.acquire(Priority::Change).await;
+        let sent_at = k8s_openapi::jiff::Timestamp::now();
         let out = self
             .call(&r, "CreateDeployment", Priority::Change, || {
                 r.client
@@ -168,6 +176,7 @@ impl StageApi for SdkAws {
         Ok(Deployment {
             id: out.id.unwrap_or_default(),
             created_date: out.created_date.map(|d| d.as_secs_f64()),
+            sent_at: Some(sent_at),
         })
     }
 
@@ -189,6 +198,7 @@ impl StageApi for SdkAws {
         Ok(Deployment {
             id: out.id.unwrap_or_default(),
             created_date: out.created_date.map(|d| d.as_secs_f64()),
+            sent_at: None,
         })
     }
 
@@ -320,6 +330,7 @@ pub mod fake {
             Ok(Deployment {
                 id,
                 created_date: Some(now),
+                sent_at: Some(k8s_openapi::jiff::Timestamp::now()),
             })
         }
 
@@ -334,6 +345,7 @@ pub mod fake {
                 .map(|c| Deployment {
                     id: deployment_id.into(),
                     created_date: Some(c),
+                    sent_at: None,
                 })
                 .ok_or_else(|| AwsError::NotFound {
                     message: "Invalid Deployment identifier specified".into(),

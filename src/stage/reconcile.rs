@@ -388,7 +388,6 @@ async fn act<A: StageApi>(
             rollout.written
         )),
         Deploy::Now { left_behind } => {
-            let started = now;
             let deployment = ctx
                 .aws
                 .create_deployment(
@@ -407,7 +406,7 @@ async fn act<A: StageApi>(
             ctx.publish(obj, EventType::Normal, "Deployed", "CreateDeployment", note)
                 .await;
             info!(deployment = %deployment.id, written = rollout.written, "deployed");
-            decision.deployed = Some((deployment.id.clone(), started));
+            decision.deployed = Some((deployment.id.clone(), deployment.sent_at.unwrap_or(now)));
             decision.wrote_aws = true;
             let mut stage = live.take().unwrap_or_default();
             stage.deployment_id = Some(deployment.id.clone());

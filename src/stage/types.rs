@@ -124,7 +124,8 @@ pub struct ApiGatewayStageStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<String>,
 
-    /// When that deployment was made (just before CreateDeployment was sent), to the
+    /// When that deployment was made (when CreateDeployment left, after its turn in the
+    /// deployment quota), to the
     /// microsecond: integrations written after it are not served yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_at: Option<MicroTime>,
