@@ -199,19 +199,40 @@ async fn run_controllers(
     concurrency: u16,
     stages: Option<Arc<stage::reconcile::Context<SdkAws>>>,
 ) {
-    let Some(stages) = stages else {
-        controller::run(ctx, scope, concurrency, None).await;
-        return;
+    let both = async move {
+        let Some(stages) = stages else {
+            controller::run(ctx, scope, concurrency, None).await;
+            return;
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let lister = ctx.clone();
+        let integrations: stage::reconcile::Integrations = Box::new(move || lister.peers());
+        let changed = tokio_stream_from(rx);
+        tokio::join!(
+            controller::run(ctx, scope.clone(), concurrency, Some(tx)),
+            stage::reconcile::run(stages, scope, integrations, changed, concurrency),
+        );
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let lister = ctx.clone();
-    let integrations: stage::reconcile::Integrations = Box::new(move || lister.peers());
-    let changed = tokio_stream_from(rx);
-    tokio::join!(
-        controller::run(ctx, scope.clone(), concurrency, Some(tx)),
-        stage::reconcile::run(stages, scope, integrations, changed, concurrency),
-    );
+    // Each controller stops gracefully on SIGTERM (running reconciles finish). The wait is
+    // bounded: kube-runtime holds a controller's runner until its store is ready, and its
+    // graceful shutdown stops the watch without dropping the store's writer, so a SIGTERM that
+    // arrives during the initial list (one start in three in a loop of `run` + SIGTERM after
+    // 150 ms, with two controllers listing) never finishes by itself. No reconcile can be
+    // running then; later, a reconcile that outlives the grace (a stage waiting its turn in the
+    // deployment quota) has sent nothing yet.
+    tokio::select! {
+        _ = both => {}
+        _ = async {
+            shutdown_signal().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            warn!(grace = ?SHUTDOWN_GRACE, "the controllers did not stop within the grace period after the shutdown signal; exiting");
+        }
+    }
 }
+
+/// How long running reconciles may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The receiver as a stream.
 fn tokio_stream_from(
