@@ -203,3 +203,34 @@ def test_works_when_aws_accepts_only_the_evidenced_patch_ops(kube, emulator, man
     assert live["404"]["selectionPattern"] == ".*Gone.*"
     assert live["404"]["responseParameters"] == TWO["404"]["responseParameters"]
     assert ready(obj)["status"] == "True"
+
+
+def test_events_and_conditions_name_paths_never_values(kube, emulator, operators):
+    """Static header values, templates and URIs often carry credentials; Events are readable by
+    many more principals than the objects. Every Event note and condition message of an object
+    whose writes carry such values names paths and status codes only."""
+    ids = emulator.api_with_method(integration=HTTP)
+    operators("--resync-period", "2")
+    secrets = ["hdr-secret-1", "tmpl-secret-2", "resp-secret-3"]
+    body = manifest("quiet", ids, requestParameters={"integration.request.header.x-key": f"'{secrets[0]}'"},
+                    requestTemplates={"application/json": secrets[1]},
+                    integrationResponses={"200": {"responseTemplates": {"application/json": secrets[2]}}})
+    apply_and_settle(kube, body)
+    assert emulator.integration(ids)["requestTemplates"] == {"application/json": secrets[1]}
+    # Drift, corrected by writing the same values again.
+    emulator.aws.update_integration(**common(ids), patchOperations=[
+        {"op": "replace", "path": "/requestTemplates/application~1json", "value": "drifted"}])
+    wait_for("the drift corrected", lambda: emulator.integration(ids)["requestTemplates"] == {"application/json": secrets[1]}, timeout=30)
+
+    def notes():
+        found = {(e.get("reason"), e.get("action")): e.get("note", "") for e in kube.events("quiet")}
+        wanted = {("Updated", "UpdateIntegration"), ("Updated", "IntegrationResponses"), ("DriftCorrected", "UpdateIntegration")}
+        return found if wanted <= set(found) else None
+    found = wait_for("the Events of the writes", notes, timeout=30)
+    assert "/requestTemplates/application~1json" in found[("DriftCorrected", "UpdateIntegration")], found
+    assert "PutIntegrationResponse 200" in found[("Updated", "IntegrationResponses")], found
+    obj = kube.get("quiet")
+    texts = list(found.values()) + [c["message"] for c in obj["status"]["conditions"]]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, text
