@@ -39,7 +39,8 @@ use crate::crd::{
 };
 use crate::integration::{Integration, IntegrationResponse};
 use crate::kit::{
-    annotation_is_true, apply_status, follow_deletion_policy, object_key, remove_finalizer, Kit,
+    annotation_is_true, apply_status, follow_deletion_policy, object_key, outcome_of_error,
+    remove_finalizer, Kit,
 };
 pub use crate::kit::{BackoffConfig, Settings};
 use crate::metrics::Metrics;
@@ -310,19 +311,6 @@ async fn delete<A: AwsApi>(
     remove_finalizer(api, obj).await?;
     ctx.forget_object(&key);
     Ok(Action::await_change())
-}
-
-fn outcome_of_error(e: &AwsError) -> Outcome {
-    let message = e.to_string();
-    match e {
-        AwsError::NotFound { .. } | AwsError::Ambiguous { .. } => Outcome::TargetNotFound(message),
-        AwsError::Invalid { .. } => Outcome::InvalidSpec(message),
-        AwsError::Retryable {
-            kind: RetryKind::Throttled,
-            ..
-        } => Outcome::Throttled(message),
-        AwsError::Retryable { .. } | AwsError::Unauthorized { .. } => Outcome::AwsError(message),
-    }
 }
 
 /// The ids of the integration `spec` names, looking up names and paths through `aws`.

@@ -22,6 +22,7 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::aws::AwsError;
+use crate::conditions::Outcome;
 use crate::metrics::Metrics;
 use crate::{FIELD_MANAGER, FINALIZER};
 
@@ -80,6 +81,21 @@ impl Error {
             Error::Aws(e) => e.retry_after(),
             Error::Kube(_) => None,
         }
+    }
+}
+
+/// The Ready outcome of an AWS error, for every kind: only AWS's 400 is InvalidSpec, a missing
+/// or ambiguous target is TargetNotFound, 429 is Throttled, the rest is AwsError (retried).
+pub fn outcome_of_error(e: &AwsError) -> Outcome {
+    let message = e.to_string();
+    match e {
+        AwsError::NotFound { .. } | AwsError::Ambiguous { .. } => Outcome::TargetNotFound(message),
+        AwsError::Invalid { .. } => Outcome::InvalidSpec(message),
+        AwsError::Retryable {
+            kind: crate::aws::RetryKind::Throttled,
+            ..
+        } => Outcome::Throttled(message),
+        AwsError::Retryable { .. } | AwsError::Unauthorized { .. } => Outcome::AwsError(message),
     }
 }
 

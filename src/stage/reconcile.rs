@@ -38,8 +38,8 @@ use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::controller::{Error, Scope};
 use crate::crd::{ApiGatewayIntegration, DeletionPolicy, ManagementPolicy};
 use crate::kit::{
-    annotation_is_true, apply_status, follow_deletion_policy, object_key, remove_finalizer, Kit,
-    Settings,
+    annotation_is_true, apply_status, follow_deletion_policy, object_key, outcome_of_error,
+    remove_finalizer, Kit, Settings,
 };
 use crate::metrics::Metrics;
 use crate::stage::plan::{decide, member, rollout, selects, variable_ops, Deploy, Rollout};
@@ -172,19 +172,6 @@ async fn reconcile_inner<A: StageApi>(
     }
 }
 
-fn outcome_of_error(e: &AwsError) -> Outcome {
-    let message = e.to_string();
-    match e {
-        AwsError::NotFound { .. } | AwsError::Ambiguous { .. } => Outcome::TargetNotFound(message),
-        AwsError::Invalid { .. } => Outcome::InvalidSpec(message),
-        AwsError::Retryable {
-            kind: crate::aws::RetryKind::Throttled,
-            ..
-        } => Outcome::Throttled(message),
-        _ => Outcome::AwsError(message),
-    }
-}
-
 /// Step 3: the stage's REST API id and Region.
 async fn resolve<A: StageApi>(
     obj: &ApiGatewayStage,
@@ -279,8 +266,7 @@ async fn decide_stage<A: StageApi>(
                             )),
                             Some(wait),
                         )
-                    })
-                    ;
+                    });
                 }
                 None
             }

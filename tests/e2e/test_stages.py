@@ -121,8 +121,14 @@ def test_a_change_outside_the_selector_deploys_nothing(kube, emulator, operators
     before = emulator.calls()
     kube.apply(manifest("ignored", other, uri="https://elsewhere.example.com"))
     wait_for("the unselected change written", lambda: emulator.integration(other)["uri"] == "https://elsewhere.example.com")
-    obj = wait_stage(kube, "prod", "Synced")
-    assert delta(before, emulator.calls(), "CreateDeployment") == 0
+    # Were it selected, the stage would be Pending during the 2 s quiet time and deploy after
+    # it: watch a window longer than that.
+    deadline = time.monotonic() + 2 + 3
+    while time.monotonic() < deadline:
+        obj = get_stage(kube, "prod")
+        assert ready(obj)["reason"] == "Synced" and obj["status"]["pending"] == 0, obj["status"]
+        assert delta(before, emulator.calls(), "CreateDeployment") == 0
+        time.sleep(0.2)
     # A selected change does deploy.
     picked["spec"]["uri"] = "https://picked.example.com"
     kube.apply(picked)
@@ -197,6 +203,14 @@ def test_stage_variables_are_managed(kube, emulator, operators):
     assert obj["status"]["stage"]["variables"] == {"keep": "2", "fresh": "y"}
     assert delta(before, emulator.calls(), "UpdateStage") == 1, "one call for every variable change"
     assert delta(before, emulator.calls(), "CreateDeployment") == 0
+    # Drift of a variable is corrected (the spec touch makes the stage read at once).
+    emulator.aws.update_stage(restApiId=ids["restApiId"], stageName="prod",
+                              patchOperations=[{"op": "replace", "path": "/variables/keep", "value": "tampered"}])
+    before = emulator.calls()
+    kube.apply(stage("prod", ids, variables={"keep": "2", "fresh": "y"}, description="touched"))
+    wait_for("the variable corrected",
+             lambda: emulator.aws.get_stage(restApiId=ids["restApiId"], stageName="prod")["variables"] == {"keep": "2", "fresh": "y"})
+    assert delta(before, emulator.calls(), "UpdateStage") == 1
 
 
 def test_twenty_stages_due_at_once_are_all_deployed_with_zero_429s(kube, emulator, operators):
@@ -260,3 +274,25 @@ def test_deletion_policies(kube, emulator, operators):
         raise AssertionError("the Delete-policy stage still exists")
     except emulator.aws.exceptions.NotFoundException:
         pass
+
+
+def test_a_failing_create_deployment_is_reported_and_retried_until_it_lands(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=HTTP, path="flaky")
+    deploy_outside(emulator, ids)
+    start(emulator, operators)
+    kube.apply(manifest("flaky", ids))
+    kube.wait_ready("flaky")
+    kube.apply(stage("prod", ids))
+    wait_stage(kube, "prod", "Synced")
+    emulator.faults(deployment_interval=float(INTERVAL), error_5xx=1.0, error_5xx_status=503, operations=["CreateDeployment"])
+    before = emulator.calls()
+    kube.apply(manifest("flaky", ids, uri="https://flaky.example.com"))
+    obj = wait_stage(kube, "prod", "AwsError")
+    assert "CreateDeployment" in ready(obj)["message"]
+    assert next(iter(served(emulator, ids)["integrations"].values()))["uri"] == HTTP["uri"]
+    emulator.faults(deployment_interval=float(INTERVAL))
+    wait_stage(kube, "prod", "Synced", check=lambda o: o["status"]["pending"] == 0)
+    assert next(iter(served(emulator, ids)["integrations"].values()))["uri"] == "https://flaky.example.com"
+    # Retried with backoff (base 0.5 s, cap 5 s), not in a loop.
+    attempts = delta(before, emulator.calls(), "CreateDeployment")
+    assert 2 <= attempts <= 30, attempts
