@@ -91,8 +91,10 @@ def test_an_unreadable_answer_is_retried_and_names_the_call(kube, emulator, oper
     operators()
     emulator.faults(garbage_body=1.0, operations=["UpdateIntegration"])
     kube.apply(manifest("garbled", ids, timeoutInMillis=2000))
-    obj = kube.wait_reason("garbled", "AwsError")
-    assert "UpdateIntegration" in ready(obj)["message"]
+    # The garbled UpdateIntegration took effect, so the retry (after ~0.5 s) may find AWS
+    # converged and turn Ready to Synced before a poll sees AwsError: the Warning Event stays.
+    seen = wait_for("a Warning AwsError Event", lambda: warnings(kube, "garbled", "AwsError"), timeout=60)
+    assert "UpdateIntegration" in seen[0]["note"], seen[0]
     emulator.faults()
     kube.wait_reason("garbled", "Synced", timeout=60)
     assert emulator.integration(ids)["timeoutInMillis"] == 2000
