@@ -13,8 +13,9 @@
 //!   (see `nulls`). [`Integration`] therefore always holds `""` for a passthrough template.
 //! - **Quota**: every HTTP request takes a token from the Region's [`Quota`] first (one per
 //!   page of a listing); SDK retries are charged to it as they happen. Spec changes
-//!   ([`Priority::Change`]) go before drift reads ([`Priority::Drift`]). One [`SdkAws`] holds
-//!   one set of credentials, so "per account and Region" is "per Region" here.
+//!   ([`Priority::Change`]) go before drift reads ([`Priority::Drift`]). The buckets are keyed
+//!   by account and Region and shared by every identity ([`identity`]) of that account: two
+//!   accesses whose roles live in one account draw from one bucket, as AWS counts them.
 //! - **Lookups** (REST API by name, resource by path) are cached per Region for
 //!   [`AwsSettings::lookup_ttl`]; a name or path missing from a cached listing is looked up
 //!   again once the listing is older than 30 s (or the TTL, if shorter), so a REST API or
@@ -54,11 +55,13 @@ pub(crate) mod convert;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod identity;
 mod nulls;
 pub mod stages;
 mod tls;
 
 pub use error::{AwsError, RetryKind};
+pub use identity::{Identity, Scoped};
 
 /// Which integration: the four ids of an UpdateIntegration call, plus its Region.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,7 +104,7 @@ pub struct MethodIntegration {
 
 /// What the controller needs from API Gateway. [`SdkAws`] is the implementation over AWS;
 /// tests can provide their own.
-pub trait AwsApi: Send + Sync + 'static {
+pub trait AwsApi: Scoped + Send + Sync + 'static {
     /// GetIntegration.
     fn get_integration(
         &self,
@@ -309,6 +312,26 @@ struct Inner {
     default_region: String,
     settings: AwsSettings,
     regions: Mutex<HashMap<String, Arc<Regional>>>,
+    /// The account these credentials act in: from the role ARN, or (the operator's own
+    /// identity) GetCallerIdentity once at start; until then, or if it failed, "operator".
+    account: std::sync::OnceLock<String>,
+    /// The access's quota for this account, over the settings'.
+    quota: Option<(f64, u32)>,
+    shared: Arc<Shared>,
+}
+
+/// What every identity shares: the quota buckets per account and Region, and the identities
+/// handed out so far.
+#[derive(Default)]
+struct Shared {
+    buckets: Mutex<HashMap<(String, String), Buckets>>,
+    identities: Mutex<HashMap<String, Arc<SdkAws>>>,
+}
+
+#[derive(Clone)]
+struct Buckets {
+    quota: Arc<Quota>,
+    deployments: Arc<Quota>,
 }
 
 /// Everything per Region: the client, the quota, the lookup caches.
@@ -429,8 +452,104 @@ impl SdkAws {
                 default_region,
                 settings,
                 regions: Mutex::new(HashMap::new()),
+                account: std::sync::OnceLock::new(),
+                quota: None,
+                shared: Arc::default(),
             }),
         })
+    }
+
+    /// The account the quota buckets of these credentials are keyed by.
+    pub fn account(&self) -> &str {
+        self.inner
+            .account
+            .get()
+            .map(String::as_str)
+            .unwrap_or("operator")
+    }
+
+    /// GetCallerIdentity with these credentials: (account id, ARN). For an assumed role this
+    /// runs AssumeRole first, so it is how an access's identity is proven.
+    pub async fn caller_identity(&self) -> Result<(String, String), AwsError> {
+        let sts = aws_sdk_sts::Client::new(&self.inner.sdk_config);
+        let answer = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error::classify(e).in_call("GetCallerIdentity"))?;
+        let account = answer.account.unwrap_or_default();
+        let arn = answer.arn.unwrap_or_default();
+        if let Some(observer) = &self.inner.settings.observer {
+            observer("GetCallerIdentity", "ok");
+        }
+        Ok((account, arn))
+    }
+
+    /// Learns the operator's own account (GetCallerIdentity), so that an access assuming a
+    /// role in that same account shares its quota bucket. Call before the first AWS call;
+    /// a failure leaves the key "operator" (a bucket of its own) and is returned.
+    pub async fn learn_account(&self) -> Result<String, AwsError> {
+        let (account, _) = self.caller_identity().await?;
+        let _ = self.inner.account.set(account.clone());
+        Ok(account)
+    }
+
+    /// A copy acting as the role of `identity` (credentials from AssumeRole, cached and
+    /// refreshed by the SDK before they expire), sharing the quota buckets.
+    async fn assume(&self, identity: &Identity, role: &str) -> SdkAws {
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name(identity.session_name.clone())
+            .configure(&self.inner.sdk_config);
+        if let Some(external_id) = &identity.external_id {
+            provider = provider.external_id(external_id.clone());
+        }
+        let provider = provider.build().await;
+        let sdk_config = self
+            .inner
+            .sdk_config
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        let account = std::sync::OnceLock::new();
+        let _ = account.set(
+            identity::account_of_role(role)
+                .unwrap_or("unknown")
+                .to_string(),
+        );
+        SdkAws {
+            inner: Arc::new(Inner {
+                sdk_config,
+                default_region: self.inner.default_region.clone(),
+                settings: self.inner.settings.clone(),
+                regions: Mutex::new(HashMap::new()),
+                account,
+                quota: identity.quota,
+                shared: self.inner.shared.clone(),
+            }),
+        }
+    }
+
+    /// The quota buckets of this identity's account in `region`, created on first use with
+    /// the access's quota or the settings'.
+    fn buckets(&self, region: &str) -> Buckets {
+        let key = (self.account().to_string(), region.to_string());
+        let mut buckets = self.inner.shared.buckets.lock().unwrap();
+        buckets
+            .entry(key)
+            .or_insert_with(|| {
+                let settings = &self.inner.settings;
+                let (rps, burst) = self.inner.quota.unwrap_or((settings.rps, settings.burst));
+                Buckets {
+                    quota: Arc::new(Quota::new(
+                        rps,
+                        crate::quota::burst_after_jitter_margin(rps, burst),
+                    )),
+                    deployments: Arc::new(deployment_quota(settings.deployment_interval)),
+                }
+            })
+            .clone()
     }
 
     /// The Region used when a spec names none.
@@ -475,10 +594,7 @@ impl SdkAws {
             return r.clone();
         }
         let settings = &self.inner.settings;
-        let quota = Arc::new(Quota::new(
-            settings.rps,
-            crate::quota::burst_after_jitter_margin(settings.rps, settings.burst),
-        ));
+        let Buckets { quota, deployments } = self.buckets(region);
         let mut config = aws_sdk_apigateway::config::Builder::from(&self.inner.sdk_config);
         // Like the CLI's --endpoint-url: API Gateway only, not STS or SSO (credentials).
         if let Some(url) = &settings.endpoint_url {
@@ -496,7 +612,7 @@ impl SdkAws {
             region: region.to_owned(),
             client: Client::from_conf(config),
             quota,
-            deployments: Arc::new(deployment_quota(settings.deployment_interval)),
+            deployments,
             epoch: AtomicU64::new(0),
             rest_apis: LookupCache::default(),
             resources: LookupCache::default(),
@@ -944,6 +1060,32 @@ impl AwsApi for SdkAws {
             r.epoch.fetch_add(1, Ordering::SeqCst);
             r.rest_apis.clear();
             r.resources.clear();
+        }
+    }
+}
+
+impl Scoped for SdkAws {
+    async fn scoped(self: &Arc<Self>, identity: &Identity) -> Arc<Self> {
+        let (Some(key), Some(role)) = (identity.cache_key(), identity.role_arn.as_deref()) else {
+            return self.clone();
+        };
+        if let Some(known) = self.inner.shared.identities.lock().unwrap().get(&key) {
+            return known.clone();
+        }
+        let assumed = Arc::new(self.assume(identity, role).await);
+        self.inner
+            .shared
+            .identities
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_insert(assumed)
+            .clone()
+    }
+
+    fn forget(&self, identity: &Identity) {
+        if let Some(key) = identity.cache_key() {
+            self.inner.shared.identities.lock().unwrap().remove(&key);
         }
     }
 }

@@ -73,6 +73,15 @@ pub struct RunArgs {
     /// Burst of AWS management calls above the rate.
     #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub aws_burst: u32,
+    /// What happens to an object whose namespace no ApiGatewayAccess admits: `refuse`
+    /// (Ready=False, Forbidden, no AWS call) or `operator-identity` (it acts as the operator,
+    /// with no allow-list: single-team clusters and upgrades).
+    #[arg(long, env = "APIGW_ACCESS_MODE", value_enum, default_value_t = crate::access::AccessMode::Refuse)]
+    pub access_mode: crate::access::AccessMode,
+    /// NAMESPACE/NAME of a ConfigMap the operator keeps listing the namespaces each access
+    /// admits (the chart's ValidatingAdmissionPolicy reads it). Unset: not written.
+    #[arg(long, env = "APIGW_ADMISSION_CONFIGMAP")]
+    pub admission_configmap: Option<String>,
     /// CreateDeployment's own quota, seconds per call for each account and Region, shared fairly
     /// by every stage (AWS: one every 5 s, on top of the rate above). 0: no limit of its own.
     #[arg(long, env = "APIGW_DEPLOYMENT_INTERVAL", default_value_t = 5.0, value_parser = non_negative_seconds)]
@@ -263,6 +272,10 @@ pub fn crd_files() -> Vec<(&'static str, String)> {
         (
             "apigatewaystages.apigw.dev.yaml",
             yaml(crate::stage::ApiGatewayStage::crd()),
+        ),
+        (
+            "apigatewayaccesses.apigw.dev.yaml",
+            yaml(crate::access::ApiGatewayAccess::crd()),
         ),
     ]
 }

@@ -37,6 +37,12 @@ pub enum Outcome {
     TargetChanged(String),
     /// DeleteIntegration failed; retried with backoff, the finalizer stays.
     DeleteFailed(String),
+    /// The object's access does not allow it (or no access admits its namespace); the message
+    /// names the rule and the access. No AWS call.
+    Forbidden(String),
+    /// AWS refused the identity: AssumeRole failed, or the role may not make a call. The
+    /// message names the role; retried with backoff (it is fixed in IAM, not in the spec).
+    AccessDenied(String),
     /// A stage serves what its selected integrations say (reason Synced, Ready=True); the
     /// message says which deployment and how many integrations.
     Live(String),
@@ -63,6 +69,8 @@ impl Outcome {
             Outcome::DeleteFailed(_) => "DeleteFailed",
             Outcome::Live(_) => "Synced",
             Outcome::Pending(_) => "Pending",
+            Outcome::Forbidden(_) => "Forbidden",
+            Outcome::AccessDenied(_) => "AccessDenied",
         }
     }
 
@@ -84,7 +92,9 @@ impl Outcome {
             | Outcome::TargetChanged(m)
             | Outcome::DeleteFailed(m)
             | Outcome::Live(m)
-            | Outcome::Pending(m) => m.clone(),
+            | Outcome::Pending(m)
+            | Outcome::Forbidden(m)
+            | Outcome::AccessDenied(m) => m.clone(),
         }
     }
 
@@ -110,6 +120,7 @@ impl Outcome {
                 | Outcome::NotConverged(_)
                 | Outcome::DeleteFailed(_)
                 | Outcome::Pending(_)
+                | Outcome::AccessDenied(_)
         )
     }
 
@@ -127,6 +138,7 @@ impl Outcome {
                 | Outcome::Drifted(_)
                 | Outcome::Conflict(_)
                 | Outcome::TargetChanged(_)
+                | Outcome::Forbidden(_)
         )
     }
 }

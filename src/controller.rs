@@ -31,6 +31,9 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
+use crate::access::check::Request;
+use crate::access::gate::{refused_delete, Admitted};
+use crate::access::Refusal;
 use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority, RetryKind};
 use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::crd::{
@@ -39,8 +42,8 @@ use crate::crd::{
 };
 use crate::integration::{Integration, IntegrationResponse};
 use crate::kit::{
-    annotation_is_true, apply_status, follow_deletion_policy, object_key, outcome_of_error,
-    remove_finalizer, Kit,
+    annotation_is_true, apply_status, follow_deletion_policy, forget_expired, object_key,
+    outcome_of_error, remove_finalizer, Kit,
 };
 pub use crate::kit::{BackoffConfig, Settings};
 use crate::metrics::Metrics;
@@ -52,6 +55,10 @@ use crate::snapshot::{ApiKey, Snapshots};
 use crate::{FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
 
 pub use crate::kit::Error;
+
+/// The context acting for one admitted object: `ctx.aws` is the AWS layer as the object's
+/// identity.
+type Acting<'a, A> = Admitted<'a, Context<A>, A>;
 
 /// Shared by every reconcile of ApiGatewayIntegrations; the kit's parts through `Deref`.
 pub struct Context<A: AwsApi> {
@@ -212,36 +219,94 @@ async fn reconcile_inner<A: AwsApi>(
         return delete(&api, obj, ctx, paused).await;
     }
 
-    // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
+    // 2. Access: the access admitting the namespace, and what it allows; no AWS call before.
+    let ctx = match admit(obj, ctx).await {
+        Ok(acting) => acting,
+        Err(refusal) => return forbidden(&api, obj, ctx, refusal).await,
+    };
+
+    // 3. The finalizer follows deletionPolicy; pause stops all AWS calls.
     let delete_policy = obj.spec.deletion_policy == DeletionPolicy::Delete;
     let patched = follow_deletion_policy(&api, obj, delete_policy).await?;
     let obj = patched.as_ref().unwrap_or(obj);
     if paused {
-        return finish(&api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
+        return finish(
+            &api,
+            obj,
+            &ctx,
+            Decision::without_aws(Outcome::Paused, None),
+        )
+        .await;
     }
 
-    // 3. A spec AWS rejected (400) is sent again at the resync period, not before: the 400 may
+    // 4. A spec AWS rejected (400) is sent again at the resync period, not before: the 400 may
     //    come from AWS-side state that changes later (a VPC link still pending, a quota).
     let status = obj.status.clone().unwrap_or_default();
-    if let Some(wait) = invalid_spec_wait(obj, &status, ctx) {
+    if let Some(wait) = invalid_spec_wait(obj, &status, &ctx) {
         ctx.metrics.set_ready(&key, Some("False"));
         return Ok(Action::requeue(wait));
     }
 
-    let decision = match decide(obj, ctx, &status).await {
+    let decision = match decide(obj, &ctx, &status).await {
         Ok(decision) => decision,
         Err(Error::Aws(e)) => {
-            let outcome = outcome_of_error(&e);
+            forget_expired(ctx.aws.as_ref(), &ctx.identity, &e);
+            let outcome = outcome_of_error(&e, &ctx.identity);
             if matches!(outcome, Outcome::InvalidSpec(_)) {
                 let resync = Some(ctx.jittered_resync());
-                return finish(&api, obj, ctx, Decision::without_aws(outcome, resync)).await;
+                return finish(&api, obj, &ctx, Decision::without_aws(outcome, resync)).await;
             }
-            finish(&api, obj, ctx, Decision::without_aws(outcome, None)).await?;
+            finish(&api, obj, &ctx, Decision::without_aws(outcome, None)).await?;
             return Err(Error::Aws(e));
         }
         Err(e) => return Err(e),
     };
-    finish(&api, obj, ctx, decision).await
+    finish(&api, obj, &ctx, decision).await
+}
+
+/// What the object asks of its access; `rest_api_id` once known (from the spec, the pinned
+/// target or a lookup).
+fn request_of<'a>(
+    obj: &'a ApiGatewayIntegration,
+    default_region: &'a str,
+    rest_api_id: Option<&'a str>,
+) -> Request<'a> {
+    let spec = &obj.spec;
+    Request {
+        region: spec.region.as_deref().unwrap_or(default_region),
+        rest_api_id: spec.rest_api_id.as_deref().or(rest_api_id),
+        rest_api_name: spec.rest_api_name.as_deref(),
+        creates: spec.management_policy == ManagementPolicy::CreateOrUpdate,
+        deletes: spec.deletion_policy == DeletionPolicy::Delete,
+        credentials: spec.credentials.as_deref(),
+    }
+}
+
+/// Step 2: admitted, allowed, and acting as the access's identity.
+async fn admit<'a, A: AwsApi>(
+    obj: &ApiGatewayIntegration,
+    ctx: &'a Context<A>,
+) -> Result<Acting<'a, A>, Refusal> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let pinned = obj.status.as_ref().and_then(|s| s.target.as_ref());
+    let pinned_id = pinned.map(|t| t.rest_api_id.as_str());
+    let request = request_of(obj, &ctx.settings.default_region, pinned_id);
+    let access_ref = obj.spec.access_ref.as_deref();
+    let gate = &ctx.settings.gate;
+    Admitted::admit(ctx, gate, &ctx.aws, &namespace, access_ref, &request).await
+}
+
+/// A refused object: Forbidden, one Warning Event (on the change of reason), no AWS call.
+/// Checked again at the resync period, and at once when an access or a namespace changes.
+async fn forbidden<A: AwsApi>(
+    api: &Api<ApiGatewayIntegration>,
+    obj: &ApiGatewayIntegration,
+    ctx: &Context<A>,
+    refusal: Refusal,
+) -> Result<Action, Error> {
+    let resync = Some(ctx.jittered_resync());
+    let outcome = Outcome::Forbidden(refusal.message);
+    finish(api, obj, ctx, Decision::without_aws(outcome, resync)).await
 }
 
 /// How long an InvalidSpec of this generation still waits before it is tried again. The
@@ -297,7 +362,17 @@ async fn delete<A: AwsApi>(
                 publish(ctx, obj, EventType::Normal, "HandedOver", "Delete", note).await;
             }
             None => {
-                if let Err(e) = delete_in_aws(obj, ctx).await {
+                let acting = match admit(obj, ctx).await {
+                    Ok(acting) => acting,
+                    Err(refusal) => {
+                        let refusal = refused_delete(refusal, "DeleteIntegration");
+                        return forbidden(api, obj, ctx, refusal).await;
+                    }
+                };
+                if let Err(e) = delete_in_aws(obj, &acting).await {
+                    if let Error::Aws(aws) = &e {
+                        forget_expired(acting.aws.as_ref(), &acting.identity, aws);
+                    }
                     let outcome = Outcome::DeleteFailed(format!(
                         "DeleteIntegration failed, retrying with backoff: {}",
                         e
@@ -484,7 +559,7 @@ const MAX_ROUNDS: usize = 6;
 /// Steps 4–6: everything that talks to AWS for a live object.
 async fn decide<A: AwsApi>(
     obj: &ApiGatewayIntegration,
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     status: &ApiGatewayIntegrationStatus,
 ) -> Result<Decision, Error> {
     let key = object_key(obj);
@@ -514,6 +589,16 @@ async fn decide<A: AwsApi>(
             }
             Err(e) => return Err(e.into()),
         };
+    if let Err(refusal) = ctx.allows(&request_of(
+        obj,
+        &ctx.settings.default_region,
+        Some(&target.rest_api_id),
+    )) {
+        return Ok(Decision::without_aws(
+            Outcome::Forbidden(refusal.message),
+            Some(ctx.jittered_resync()),
+        ));
+    }
     let now_resolved = resolved(&target);
     match &pinned {
         Some(pinned) if *pinned != now_resolved => {
@@ -601,7 +686,7 @@ impl Written {
 /// changed meanwhile), then one call per integration response that differs.
 async fn plan_and_write<A: AwsApi>(
     obj: &ApiGatewayIntegration,
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     status: &ApiGatewayIntegrationStatus,
     target: &IntegrationKey,
     spec_changed: bool,
@@ -744,7 +829,7 @@ async fn plan_and_write<A: AwsApi>(
 
 /// One UpdateIntegration; AWS's answer.
 async fn update<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     obj: &ApiGatewayIntegration,
     target: &IntegrationKey,
     ops: Vec<PatchOperation>,
@@ -770,7 +855,7 @@ async fn update<A: AwsApi>(
 
 /// The response calls, in order; `live` with AWS's answers in place.
 async fn write_responses<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     obj: &ApiGatewayIntegration,
     target: &IntegrationKey,
     mut live: Integration,
@@ -809,7 +894,7 @@ async fn write_responses<A: AwsApi>(
 /// method has no method response of that code (this operator does not manage method
 /// responses): a spec problem, not a missing target.
 async fn response_call<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     target: &IntegrationKey,
     call: &ResponseCall,
 ) -> Result<Option<IntegrationResponse>, AwsError> {
@@ -895,7 +980,7 @@ fn not_converged<A: AwsApi>(
 /// PutIntegration over an integration that UpdateIntegration cannot change, decided from
 /// GetIntegration in this reconcile (`read`).
 async fn recreate<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     obj: &ApiGatewayIntegration,
     target: &IntegrationKey,
     read: &Integration,
@@ -911,7 +996,7 @@ async fn recreate<A: AwsApi>(
 /// recorded); whichever AWS does, the calls are planned against its answer, so a response it
 /// kept costs nothing. Calls not sent yet are kept in memory and sent first next time.
 async fn create<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     obj: &ApiGatewayIntegration,
     target: &IntegrationKey,
     read: Option<&Integration>,
@@ -947,7 +1032,7 @@ async fn create<A: AwsApi>(
 /// Sends the response calls a (re-)create could not send yet, in order; each is forgotten
 /// once AWS took it. AWS's answers by status code.
 async fn restore_pending_responses<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     key: &str,
     target: &IntegrationKey,
 ) -> Result<Vec<(String, Option<IntegrationResponse>)>, AwsError> {
@@ -1006,7 +1091,7 @@ fn drift_message(plan: &Plan, calls: &[ResponseCall]) -> String {
 /// GetIntegration. A method or integration missing from the snapshot is confirmed with
 /// GetIntegration: the snapshot may predate its creation.
 async fn read_live<A: AwsApi>(
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     target: &IntegrationKey,
     priority: Priority,
     may_use_snapshot: bool,
@@ -1057,7 +1142,7 @@ fn not_found<A: AwsApi>(
 
 async fn delete_in_aws<A: AwsApi>(
     obj: &ApiGatewayIntegration,
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
 ) -> Result<(), Error> {
     let target = match obj.status.as_ref().and_then(|s| s.target.clone()) {
         Some(t) => key_of(&t),
@@ -1229,6 +1314,7 @@ pub async fn run<A: AwsApi>(
     scope: Scope,
     concurrency: u16,
     changed: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    wake_all: impl futures::Stream<Item = ()> + Send + Sync + 'static,
 ) {
     let api: Api<ApiGatewayIntegration> = match &scope.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
@@ -1260,6 +1346,7 @@ pub async fn run<A: AwsApi>(
             }
         });
     let controller = Controller::for_stream(objects, reader)
+        .reconcile_all_on(wake_all)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal();
     let peers = controller.store();

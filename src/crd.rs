@@ -200,6 +200,12 @@ pub struct ApiGatewayIntegrationSpec {
     #[x_kube(validation = Rule::new(r"self.filter(k, !has(self[k].selectionPattern) || self[k].selectionPattern == '').size() <= 1").message("spec.integrationResponses may hold at most one default response (no or empty selectionPattern): AWS refuses a second one"))]
     pub integration_responses: Option<BTreeMap<String, IntegrationResponseSpec>>,
 
+    /// The ApiGatewayAccess this object uses when several admit its namespace (it must admit
+    /// it). Unset: the one access whose namespaceSelector admits the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub access_ref: Option<String>,
+
     /// What the operator may do in AWS. Update (default): patch an existing integration, never
     /// create one. CreateOrUpdate: also create a missing integration, and re-create it with
     /// PutIntegration when a field that cannot be patched (type, credentials) changes.

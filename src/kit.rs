@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::warn;
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, Identity, Scoped};
 use crate::conditions::Outcome;
 use crate::metrics::Metrics;
 use crate::{FIELD_MANAGER, FINALIZER};
@@ -86,7 +86,7 @@ impl Error {
 
 /// The Ready outcome of an AWS error, for every kind: only AWS's 400 is InvalidSpec, a missing
 /// or ambiguous target is TargetNotFound, 429 is Throttled, the rest is AwsError (retried).
-pub fn outcome_of_error(e: &AwsError) -> Outcome {
+pub fn outcome_of_error(e: &AwsError, identity: &Identity) -> Outcome {
     let message = e.to_string();
     match e {
         AwsError::NotFound { .. } | AwsError::Ambiguous { .. } => Outcome::TargetNotFound(message),
@@ -95,7 +95,18 @@ pub fn outcome_of_error(e: &AwsError) -> Outcome {
             kind: crate::aws::RetryKind::Throttled,
             ..
         } => Outcome::Throttled(message),
-        AwsError::Retryable { .. } | AwsError::Unauthorized { .. } => Outcome::AwsError(message),
+        AwsError::Retryable { .. } => Outcome::AwsError(message),
+        AwsError::Unauthorized { .. } => {
+            Outcome::AccessDenied(format!("AWS refused {}: {message}", identity.describe()))
+        }
+    }
+}
+
+/// After an AWS error: credentials AWS said expired are dropped, so the next try assumes the
+/// role again (the SDK refreshes them before expiry; this covers a clock or a revoked session).
+pub fn forget_expired<A: Scoped>(aws: &A, identity: &Identity, e: &AwsError) {
+    if crate::aws::identity::is_expired_token(e) {
+        aws.forget(identity);
     }
 }
 
@@ -106,6 +117,8 @@ pub struct Settings {
     pub resync_period: Duration,
     pub backoff: BackoffConfig,
     pub reporter: String,
+    /// Which access admits an object, and what it allows.
+    pub gate: crate::access::gate::Gate,
 }
 
 /// Consecutive failures of one object and the earliest time it may call AWS again.
@@ -498,6 +511,7 @@ pub mod testing {
                 factor: 2.0,
             },
             reporter: "test".into(),
+            gate: crate::access::gate::Gate::empty(crate::access::AccessMode::OperatorIdentity),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! apigw-operator: manages AWS API Gateway (REST API) method integrations as Kubernetes
 //! objects. See DESIGN in the README for the contract; the planner in [`plan`] is the heart.
 
+pub mod access;
 pub mod aws;
 pub mod cli;
 pub mod conditions;

@@ -8,6 +8,7 @@ use kube::api::Api;
 use kube::Client;
 use tracing::{error, info, warn};
 
+use crate::access;
 use crate::aws::{AwsSettings, SdkAws};
 use crate::cli::{LogFormat, RunArgs};
 use crate::controller::{self, BackoffConfig, Context, Scope, Settings};
@@ -102,7 +103,17 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
+    // Before any AWS call: the operator's own account keys its quota bucket, so an access
+    // assuming a role in that same account shares it.
+    match aws.learn_account().await {
+        Ok(account) => info!(account = %account, "the operator's own identity"),
+        Err(e) => {
+            warn!(error = %e, "GetCallerIdentity failed: the operator's own identity gets a quota bucket of its own")
+        }
+    }
+    let (gate, access_changed) = access::reconcile::start_gate(&client, args.access_mode).await;
     let settings = Settings {
+        gate: gate.clone(),
         default_region: aws.default_region().to_string(),
         resync_period: Duration::from_secs_f64(args.resync_period),
         backoff: BackoffConfig {
@@ -119,6 +130,11 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     // answered 503 would keep a Deployment of several replicas from ever being ready and stall
     // rolling updates. `apigw_leader` says which replica leads.
     metrics.set_ready_to_serve(true);
+    let access_ctx = Arc::new(access::reconcile::AccessContext::new(
+        crate::kit::Kit::new(client.clone(), settings.clone(), metrics.clone()),
+        aws.clone(),
+    ));
+    let access_tasks = spawn_access_tasks(&client, &args, gate, access_ctx, &access_changed);
     let aws_for_stages = aws.clone();
     let settings_for_stages = settings.clone();
     let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics.clone()));
@@ -135,7 +151,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         &scope,
     )
     .await;
-    let controllers = run_controllers(ctx, scope, args.concurrency, stages);
+    let controllers = run_controllers(ctx, scope, args.concurrency, stages, access_changed);
 
     if let Some(elector) = &elector {
         info!(lease = %args.lease_name, "waiting to become the leader");
@@ -161,6 +177,9 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         controllers.await;
     }
     server.abort();
+    for task in access_tasks {
+        task.abort();
+    }
     info!("stopped");
     Ok(())
 }
@@ -192,25 +211,60 @@ async fn stage_controller(
     }
 }
 
-/// Both controllers, until SIGTERM/SIGINT.
+/// The access controller (when the CRD is installed) and the admission ConfigMap writer.
+fn spawn_access_tasks(
+    client: &Client,
+    args: &RunArgs,
+    gate: access::gate::Gate,
+    ctx: Arc<access::reconcile::AccessContext>,
+    changed: &tokio::sync::broadcast::Sender<()>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![];
+    if let Some(target) = args.admission_configmap.clone() {
+        let writer = access::reconcile::run_admission_configmap(
+            client.clone(),
+            gate.clone(),
+            target,
+            changed.clone(),
+        );
+        tasks.push(tokio::spawn(writer));
+    }
+    if !gate.accesses().is_empty() || gate.has_access_crd() {
+        tasks.push(tokio::spawn(access::reconcile::run(ctx, changed.clone())));
+    }
+    tasks
+}
+
+/// Both controllers, until SIGTERM/SIGINT. An access or namespace change wakes every object of
+/// both (the access check may now decide otherwise).
 async fn run_controllers(
     ctx: Arc<Context<SdkAws>>,
     scope: Scope,
     concurrency: u16,
     stages: Option<Arc<stage::reconcile::Context<SdkAws>>>,
+    access_changed: tokio::sync::broadcast::Sender<()>,
 ) {
+    let wake_integrations = access::reconcile::changes(&access_changed);
     let both = async move {
         let Some(stages) = stages else {
-            controller::run(ctx, scope, concurrency, None).await;
+            controller::run(ctx, scope, concurrency, None, wake_integrations).await;
             return;
         };
+        let wake_stages = access::reconcile::changes(&access_changed);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let lister = ctx.clone();
         let integrations: stage::reconcile::Integrations = Box::new(move || lister.peers());
         let changed = tokio_stream_from(rx);
         tokio::join!(
-            controller::run(ctx, scope.clone(), concurrency, Some(tx)),
-            stage::reconcile::run(stages, scope, integrations, changed, concurrency),
+            controller::run(ctx, scope.clone(), concurrency, Some(tx), wake_integrations),
+            stage::reconcile::run(
+                stages,
+                scope,
+                integrations,
+                changed,
+                wake_stages,
+                concurrency
+            ),
         );
     };
     // Each controller stops gracefully on SIGTERM (running reconciles finish). The wait is

@@ -1,9 +1,15 @@
 """WSGI layer in front of moto: the /_emulator/ admin API, fault injection and call counting.
 
+STS (AssumeRole, GetCallerIdentity: moto's) is served on the same port, so one emulator holds
+several accounts, as AWS does: AssumeRole of arn:aws:iam::<account>:role/<name> hands out keys
+whose API Gateway calls moto serves from that account's own state.
+
 Admin API (never faulted, never counted):
   GET  /_emulator/calls        {"UpdateIntegration": 3, ...}   every API Gateway request received,
-                                                              faulted ones included
-  GET  /_emulator/responses    {"UpdateIntegration": {"200": 2, "429": 1}, ...}
+                                                              faulted ones included, and every
+                                                              STS call (AssumeRole, ...);
+                                                              ?account=<12 digits>: that account's
+  GET  /_emulator/responses    {"UpdateIntegration": {"200": 2, "429": 1}, ...}  (?account= too)
   GET  /_emulator/drops        {"UpdateIntegration": 1}        connections closed by the drop fault
   GET  /_emulator/garbled      {"UpdateIntegration": 1}        2xx answers the garbage_body fault
                                                               replaced (also in /responses)
@@ -26,7 +32,8 @@ Admin API (never faulted, never counted):
 
 Fault config keys (each optional):
   throttle        fraction 0..1 of calls answered 429 TooManyRequestsException + Retry-After
-  quota_rps       token bucket refill rate (calls/s) over all API Gateway calls; 429 when empty
+  quota_rps       token bucket refill rate (calls/s), one bucket per (account, Region) as AWS's
+                  account-level quota; 429 when empty
   quota_burst     token bucket size (default 40 when quota_rps is set; quota_rps defaults to 10)
   error_5xx       fraction 0..1 of calls answered with a 5xx
   error_5xx_status  an int or a list of ints (500..599) to pick from; default [500, 503]
@@ -38,7 +45,15 @@ Fault config keys (each optional):
                   corrupting the answer; counted under its status in /responses and in /garbled
   operations      list of operation names the faults above apply to (default: every operation)
   seed            seed of the random draws, for repeatable runs
-Order: latency, then drop, then quota, then throttle, then 5xx; the operation; garbage_body.
+  deny_accounts   list of account ids whose API Gateway calls answer 403 AccessDeniedException
+                  (honours `operations`)
+  expire_tokens   list of account ids whose AssumeRole keys issued before this config answer
+                  403 ExpiredTokenException on API Gateway calls, and keep doing so once they
+                  have (a fresh AssumeRole works); not limited by `operations`
+  deny_assume_role  list of role ARN globs ("arn:aws:iam::111111111111:role/*"): AssumeRole of
+                  a matching role answers 403 AccessDenied (STS's XML)
+Order: latency, then drop, then expire_tokens, then deny_accounts, then quota, then throttle,
+then 5xx; the operation; garbage_body.
 
 CreateDeployment's own quota (AWS: 1 request every 5 s per account and Region, on top of the
 account's rate; ON by default, not limited by `operations`, applied after the faults above, so a
@@ -74,16 +89,22 @@ by `operations`):
 
 from __future__ import annotations
 
+import fnmatch
+import io
 import json
 import math
 import os
 import random
+import re
 import socket
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from moto.core.request import Request as MotoRequest
 from moto.core.routing import get_service_router
@@ -93,6 +114,8 @@ FAKE_AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIAEMULATOR000000000/20200101/us-east-1/apigateway/aws4_request, "
     "SignedHeaders=host, Signature=0000"
 )
+# Unsigned STS calls (curl) go to moto's STS as the default account's.
+FAKE_STS_AUTH = FAKE_AUTH.replace("/apigateway/", "/sts/")
 
 FAULT_KEYS = {
     "throttle",
@@ -113,17 +136,26 @@ FAULT_KEYS = {
     "deployment_interval",
     "deployment_burst",
     "deployment_quota_scope",
+    "deny_accounts",
+    "expire_tokens",
+    "deny_assume_role",
 }
 DEPLOYMENT_OPERATION = "CreateDeployment"
 DEFAULT_DEPLOYMENT_INTERVAL_S = 5.0
 DEFAULT_ACCOUNT = "123456789012"
+ACCOUNT_ID = re.compile(r"\d{12}")
+# The roles AssumeRole accepts: moto would take anything and serve a malformed ARN from the
+# default account, which would hide a test's typo.
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+")
+STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"
 
 # What a garbled 2xx answer carries: truncated JSON with a wrongly typed field.
 GARBAGE_BODY = b'{"type": "HTTP", "timeoutInMillis": "not-a-number"'
 
 REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-    404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
     500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
     504: "Gateway Timeout",
 }
@@ -147,8 +179,40 @@ def _non_negative(cfg: dict[str, Any], key: str, default: float) -> float:
     return float(v)
 
 
+def _account_ids(cfg: dict[str, Any], key: str) -> frozenset[str]:
+    v = cfg.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(a, str) and ACCOUNT_ID.fullmatch(a) for a in v):
+        raise FaultConfigError(
+            f'{key} must be a list of 12-digit account ids such as ["111111111111"], got {v!r}'
+        )
+    return frozenset(v)
+
+
+def _role_globs(cfg: dict[str, Any], key: str) -> list[str]:
+    v = cfg.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(g, str) and g for g in v):
+        raise FaultConfigError(
+            f'{key} must be a list of role ARN patterns such as ["arn:aws:iam::111111111111:role/*"], '
+            f"got {v!r}"
+        )
+    return list(v)
+
+
+def _take(buckets: dict[Any, list[float]], key: Any, size: float, rate: float) -> float:
+    """Takes a token from the bucket `key` (created full: `size` tokens, `rate` per second).
+    Returns 0 when one was taken, else the seconds until the next one (inf: never)."""
+    now = time.monotonic()
+    bucket = buckets.setdefault(key, [size, now])
+    bucket[0] = min(size, bucket[0] + (now - bucket[1]) * rate)
+    bucket[1] = now
+    if bucket[0] >= 1:
+        bucket[0] -= 1
+        return 0.0
+    return (1 - bucket[0]) / rate if rate > 0 else math.inf
+
+
 class Faults:
-    """A validated fault config with its token bucket and random source."""
+    """A validated fault config with its token buckets and random source."""
 
     def __init__(self, cfg: dict[str, Any]):
         if not isinstance(cfg, dict):
@@ -210,9 +274,16 @@ class Faults:
         self.burst = _non_negative(cfg, "quota_burst", 40)
         if self.quota and (self.rps <= 0 and self.burst < 1):
             raise FaultConfigError("a quota needs quota_rps > 0 or quota_burst >= 1")
-        self.tokens = self.burst
-        self.last = time.monotonic()
+        # (account, region) -> [tokens, last refill]: AWS's quota is the account's, per Region.
+        self.quota_buckets: dict[tuple[str, str], list[float]] = {}
         self.bucket_lock = threading.Lock()
+
+        self.deny_accounts = _account_ids(cfg, "deny_accounts")
+        self.expire_tokens = _account_ids(cfg, "expire_tokens")
+        self.deny_assume_role = _role_globs(cfg, "deny_assume_role")
+        # Set when the config is installed: AssumeRole keys numbered below it were issued
+        # before it (see IssuedKeys).
+        self.issued_before = 0
 
         self.deployment_interval = _non_negative(cfg, "deployment_interval", DEFAULT_DEPLOYMENT_INTERVAL_S)
         self.deployment_burst = _non_negative(cfg, "deployment_burst", 1)
@@ -245,26 +316,27 @@ class Faults:
         next token."""
         if self.deployment_interval <= 0:
             return 0.0
-        rate = 1.0 / self.deployment_interval
         with self.bucket_lock:
-            now = time.monotonic()
-            bucket = self.deployment_buckets.setdefault(key, [self.deployment_burst, now])
-            bucket[0] = min(self.deployment_burst, bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
-            if bucket[0] >= 1:
-                bucket[0] -= 1
-                return 0.0
-            return (1 - bucket[0]) / rate
+            return _take(self.deployment_buckets, key, self.deployment_burst,
+                         1.0 / self.deployment_interval)
 
-    def take_token(self) -> bool:
+    def take_token(self, scope: tuple[str, str]) -> bool:
+        """A token of the (account, region) quota bucket `scope`; False when it is empty."""
         with self.bucket_lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rps)
-            self.last = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
+            return _take(self.quota_buckets, scope, self.burst, self.rps) == 0
+
+    def denies_role(self, role_arn: str) -> bool:
+        return any(fnmatch.fnmatchcase(role_arn, glob) for glob in self.deny_assume_role)
+
+
+@dataclass(frozen=True)
+class Call:
+    """Who made a call and what it is: the counters and the faults need all four."""
+
+    op: str
+    key: str  # the access key id that signed it ("" when unsigned)
+    account: str  # the account it is served from (AssumeRole: the role's account)
+    region: str  # of the SigV4 scope
 
 
 class Stats:
@@ -275,18 +347,20 @@ class Stats:
 
     def reset(self) -> None:
         with self.lock:
-            self.calls: dict[str, int] = defaultdict(int)
-            self.responses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            # Kept per account so /calls?account= can answer; the totals add them up.
+            self.calls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            self.responses: dict[str, dict[str, dict[str, int]]] = defaultdict(
+                lambda: defaultdict(lambda: defaultdict(int)))
             self.drops: dict[str, int] = defaultdict(int)
             self.garbled: dict[str, int] = defaultdict(int)
             self.writes: deque[dict[str, Any]] = deque(maxlen=10_000)
             self.peak = self.inflight
 
-    def call(self, op: str, key: str = "") -> None:
+    def call(self, call: Call) -> None:
         with self.lock:
-            self.calls[op] += 1
-            if op.startswith(("Create", "Update", "Put", "Delete")):
-                self.writes.append({"t": time.time(), "op": op, "key": key})
+            self.calls[call.account][call.op] += 1
+            if call.op.startswith(("Create", "Update", "Put", "Delete")):
+                self.writes.append({"t": time.time(), "op": call.op, "key": call.key})
 
     def enter(self) -> None:
         with self.lock:
@@ -301,19 +375,41 @@ class Stats:
         with self.lock:
             self.garbled[op] += 1
 
-    def response(self, op: str, status: int) -> None:
+    def response(self, call: Call, status: int) -> None:
         with self.lock:
-            self.responses[op][str(status)] += 1
+            self.responses[call.account][call.op][str(status)] += 1
 
     def drop(self, op: str) -> None:
         with self.lock:
             self.drops[op] += 1
 
+    def calls_of(self, account: str | None = None) -> dict[str, int]:
+        """{op: n} of one account, or of all when `account` is None."""
+        out: dict[str, int] = defaultdict(int)
+        with self.lock:
+            for acct, ops in self.calls.items():
+                if account in (None, acct):
+                    for op, n in ops.items():
+                        out[op] += n
+        return dict(out)
+
+    def responses_of(self, account: str | None = None) -> dict[str, dict[str, int]]:
+        """{op: {status: n}} of one account, or of all when `account` is None."""
+        out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        with self.lock:
+            for acct, ops in self.responses.items():
+                if account in (None, acct):
+                    for op, codes in ops.items():
+                        for code, n in codes.items():
+                            out[op][code] += n
+        return {op: dict(codes) for op, codes in out.items()}
+
     def snapshot(self) -> dict[str, Any]:
+        calls, responses = self.calls_of(), self.responses_of()
         with self.lock:
             return {
-                "calls": dict(self.calls),
-                "responses": {op: dict(c) for op, c in self.responses.items()},
+                "calls": calls,
+                "responses": responses,
                 "drops": dict(self.drops),
                 "garbled": dict(self.garbled),
                 "writes": list(self.writes),
@@ -321,28 +417,89 @@ class Stats:
             }
 
 
-def access_key(environ: dict[str, Any]) -> str:
-    """The access key id of a SigV4 Authorization header ("Credential=AKID/date/...")."""
+class IssuedKeys:
+    """The access keys this emulator's AssumeRole handed out, numbered in order, for the
+    `expire_tokens` fault: a config listing an account expires that account's keys issued
+    before the config was posted, so a fresh AssumeRole afterwards works, as after a real
+    expiry; and a key once answered ExpiredToken stays expired for good, as a real expired
+    credential does (even after the fault is cleared)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.serial: dict[str, int] = {}
+        self.count = 0
+        self.dead: set[str] = set()
+
+    def issue(self, key: str) -> None:
+        with self.lock:
+            self.serial[key] = self.count
+            self.count += 1
+
+    def watermark(self) -> int:
+        """Keys numbered below this were issued before now."""
+        with self.lock:
+            return self.count
+
+    def expired(self, call: Call, faults: Faults) -> bool:
+        with self.lock:
+            if call.key in self.dead:
+                return True
+            serial = self.serial.get(call.key)  # None: not an AssumeRole key, never expires
+            if (call.account in faults.expire_tokens and serial is not None
+                    and serial < faults.issued_before):
+                self.dead.add(call.key)
+                return True
+            return False
+
+
+def credential_scope(environ: dict[str, Any]) -> list[str]:
+    """[AKID, date, region, service, "aws4_request"] of a SigV4 Authorization header
+    ("... Credential=AKID/date/REGION/SERVICE/aws4_request, ..."); [] when unsigned."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     marker = "Credential="
     if marker not in auth:
-        return ""
-    return auth.split(marker, 1)[1].split("/", 1)[0]
+        return []
+    return auth.split(marker, 1)[1].split(",", 1)[0].strip().split("/")
+
+
+def access_key(environ: dict[str, Any]) -> str:
+    """The access key id of a SigV4 Authorization header."""
+    scope = credential_scope(environ)
+    return scope[0] if scope else ""
 
 
 def signing_region(environ: dict[str, Any]) -> str:
-    """The Region of a SigV4 credential scope ("Credential=AKID/date/REGION/service/...")."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    marker = "Credential="
-    if marker not in auth:
-        return "us-east-1"
-    parts = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
-    return parts[2] if len(parts) > 2 and parts[2] else "us-east-1"
+    """The Region of a SigV4 credential scope (us-east-1 when there is none)."""
+    scope = credential_scope(environ)
+    return scope[2] if len(scope) > 2 and scope[2] else "us-east-1"
+
+
+def is_sts(environ: dict[str, Any]) -> bool:
+    """A call for STS: signed for "sts", or an unsigned form POST to "/" (STS's query protocol;
+    API Gateway has no route there). Everything else stays API Gateway's, as before."""
+    scope = credential_scope(environ)
+    if scope:
+        return len(scope) > 3 and scope[3].lower() == "sts"
+    return (environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "") in ("", "/")
+            and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"))
+
+
+def read_form(environ: dict[str, Any]) -> dict[str, str]:
+    """The parameters of a form-encoded body (first value of each), leaving the body readable
+    for moto."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
 
 
 def account_of(environ: dict[str, Any], key: str) -> str:
     """The account moto serves the call from (its own order: MOTO_ACCOUNT_ID, the
-    x-moto-account-id header, the account of an access key moto's IAM/STS made, the default)."""
+    x-moto-account-id header, the account of an access key moto's IAM/STS made, the default).
+    Call it under the state lock: moto creates backends lazily while it looks."""
     if os.environ.get("MOTO_ACCOUNT_ID"):
         return os.environ["MOTO_ACCOUNT_ID"]
     if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
@@ -353,6 +510,26 @@ def account_of(environ: dict[str, Any], key: str) -> str:
         return get_account_id_from(key)
     except Exception:
         return DEFAULT_ACCOUNT
+
+
+def caller_arn(account: str, key: str, region: str) -> str:
+    """The caller's ARN as moto's GetCallerIdentity tells it (an assumed role's
+    arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, an IAM user's, else moto's stand-in
+    arn:aws:sts::ACCOUNT:user/moto), so AccessDenied messages name the same caller. Call it
+    under the state lock."""
+    try:
+        from moto.sts.models import sts_backends
+        from moto.utilities.utils import get_partition
+
+        return sts_backends[account][get_partition(region)].get_caller_identity(key, region)[1]
+    except Exception:
+        return f"arn:aws:sts::{account}:user/moto"
+
+
+def issued_access_key(body: bytes) -> str | None:
+    """The AccessKeyId of moto's AssumeRole answer (STS's XML)."""
+    match = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
+    return match.group(1).decode() if match else None
 
 
 class DropConnection(ConnectionAbortedError):
@@ -371,6 +548,7 @@ class EmulatorApp:
         self.served = served
         self.moto_version = moto_version
         self.stats = Stats()
+        self.keys = IssuedKeys()
         self.faults = Faults({})
         self.faults_lock = threading.Lock()
         # moto's backends are plain dicts and objects: one API call at a time.
@@ -386,7 +564,92 @@ class EmulatorApp:
         if path.startswith("/moto-api") or path == "/favicon.ico":
             with self.state_lock:
                 return list(self.inner(environ, start_response))
+        if is_sts(environ):
+            return self.sts_call(environ, start_response)
         return self.api_call(environ, start_response)
+
+    def current_faults(self) -> Faults:
+        with self.faults_lock:
+            return self.faults
+
+    def call_moto(self, environ: dict[str, Any]) -> tuple[str, list, list[bytes], int]:
+        """moto's answer: (status line, headers, body, status code)."""
+        answer: dict[str, Any] = {}
+        written: list[bytes] = []
+
+        def capturing_start_response(status: str, headers: list, exc_info: Any = None):
+            answer.update(status=status, headers=list(headers))
+            return written.append
+
+        with self.state_lock:
+            # Materialise the body while holding the lock: moto may build it lazily.
+            body = written + list(self.inner(environ, capturing_start_response))
+        status = answer["status"]
+        try:
+            code = int(status.split(" ", 1)[0])
+        except ValueError:
+            code = 0
+        return status, answer["headers"], body, code
+
+    # ------------------------------------------------------------------ STS calls
+
+    def sts_call(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        """moto's STS, counted (AssumeRole under the role's account, other actions under the
+        caller's), with the deny_assume_role fault. Never faulted otherwise."""
+        if not environ.get("HTTP_AUTHORIZATION"):
+            environ["HTTP_AUTHORIZATION"] = FAKE_STS_AUTH
+        params = read_form(environ)
+        action = params.get("Action", "Unknown")
+        key, region = access_key(environ), signing_region(environ)
+        with self.state_lock:
+            caller = account_of(environ, key)
+        role = params.get("RoleArn", "")
+        role_match = ROLE_ARN.fullmatch(role)
+        account = role_match.group(1) if action == "AssumeRole" and role_match else caller
+        call = Call(action, key, account, region)
+        self.stats.call(call)
+
+        if action == "AssumeRole":
+            if not role_match:
+                return self.sts_error(
+                    call, start_response, 400, "ValidationError",
+                    f"RoleArn {role!r} is not arn:aws:iam::<12-digit account>:role/<name>",
+                )
+            if self.current_faults().denies_role(role):
+                with self.state_lock:
+                    who = caller_arn(caller, key, region)
+                return self.sts_error(
+                    call, start_response, 403, "AccessDenied",
+                    f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role}",
+                )
+
+        with self.state_lock:  # re-entrant: the key is numbered before a new config can land
+            status, headers, body, code = self.call_moto(environ)
+            if action == "AssumeRole" and code == 200:
+                issued = issued_access_key(b"".join(body))
+                if issued:
+                    self.keys.issue(issued)
+        self.stats.response(call, code)
+        start_response(status, headers)
+        return body
+
+    def sts_error(self, call: Call, start_response: Callable, status: int, code: str,
+                  message: str) -> Iterable[bytes]:
+        """STS's query-protocol error: <ErrorResponse><Error><Code>... in XML."""
+        request_id = str(uuid.uuid4())
+        body = (
+            f'<ErrorResponse xmlns="{STS_NAMESPACE}"><Error><Type>Sender</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [
+            ("Content-Type", "text/xml"),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", request_id),
+        ]
+        self.stats.response(call, status)
+        start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
+        return [body]
 
     # ------------------------------------------------------------------ API Gateway calls
 
@@ -412,12 +675,36 @@ class EmulatorApp:
         if not ctype or ctype.startswith("application/x-www-form-urlencoded"):
             # API Gateway is REST-JSON; curl's default form type would send moto astray.
             environ["CONTENT_TYPE"] = "application/json"
-        op = self.operation_name(environ)
         key = access_key(environ)
-        self.stats.call(op, key)
-        with self.faults_lock:
-            faults = self.faults
+        with self.state_lock:
+            account = account_of(environ, key)
+        call = Call(self.operation_name(environ), key, account, signing_region(environ))
+        self.stats.call(call)
+        faults = self.current_faults()
 
+        refused = self.injected_fault(call, faults, environ, start_response)
+        if refused is not None:
+            return refused
+
+        status, headers, body, code = self.call_moto(environ)
+        self.stats.response(call, code)
+        if (200 <= code < 300 and code != 204 and faults.garbage_body > 0
+                and faults.applies_to(call.op) and faults.draw(faults.garbage_body)):
+            # The operation took effect; only its answer is spoiled on the way back.
+            self.stats.garble(call.op)
+            body = [GARBAGE_BODY]
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(GARBAGE_BODY))))
+        start_response(status, headers)
+        return body
+
+    def injected_fault(self, call: Call, faults: Faults, environ: dict[str, Any],
+                       start_response: Callable) -> Iterable[bytes] | None:
+        """The answer of the first fault that hits the call (a dropped connection raises), or
+        None when the operation should run. The order: latency, drop, expired token, access
+        denied (AWS checks credentials before it throttles), quota, throttle, 5xx,
+        CreateDeployment's quota."""
+        op = call.op
         if faults.applies_to(op):
             if faults.latency_s > 0:
                 time.sleep(faults.latency_s)
@@ -425,60 +712,49 @@ class EmulatorApp:
                 self.stats.drop(op)
                 self.close_connection(environ)
                 raise DropConnection(f"emulator fault: dropped a {op} call")
-            if faults.quota and not faults.take_token():
-                return self.error(
-                    op, start_response, 429, "TooManyRequestsException", "Too Many Requests",
-                    retry_after=faults.retry_after,
-                )
+        if self.keys.expired(call, faults):
+            return self.error(call, start_response, 403, "ExpiredTokenException",
+                              EXPIRED_TOKEN_MESSAGE)
+        if call.account in faults.deny_accounts and faults.applies_to(op):
+            return self.access_denied(call, environ, start_response)
+        if faults.applies_to(op):
+            if faults.quota and not faults.take_token((call.account, call.region)):
+                return self.too_many_requests(call, start_response, faults.retry_after)
             if faults.draw(faults.throttle):
-                return self.error(
-                    op, start_response, 429, "TooManyRequestsException", "Too Many Requests",
-                    retry_after=faults.retry_after,
-                )
+                return self.too_many_requests(call, start_response, faults.retry_after)
             if faults.draw(faults.error_5xx):
                 status = faults.pick_status()
                 if status == 503:
                     return self.error(
-                        op, start_response, 503, "ServiceUnavailableException",
+                        call, start_response, 503, "ServiceUnavailableException",
                         "Service Unavailable", retry_after=faults.retry_after,
                     )
-                return self.error(op, start_response, status, "InternalFailure",
+                return self.error(call, start_response, status, "InternalFailure",
                                   "Internal server error")
 
         if op == DEPLOYMENT_OPERATION and faults.deployment_interval > 0:
-            who = key if faults.deployment_quota_scope == "access_key" else account_of(environ, key)
-            wait = faults.take_deployment_token((who, signing_region(environ)))
+            who = call.key if faults.deployment_quota_scope == "access_key" else call.account
+            wait = faults.take_deployment_token((who, call.region))
             if wait > 0:
-                return self.error(
-                    op, start_response, 429, "TooManyRequestsException", "Too Many Requests",
-                    retry_after=max(1, math.ceil(wait)),
-                )
+                return self.too_many_requests(call, start_response, max(1, math.ceil(wait)))
+        return None
 
-        answer: dict[str, Any] = {}
-        written: list[bytes] = []
-
-        def capturing_start_response(status: str, headers: list, exc_info: Any = None):
-            answer.update(status=status, headers=list(headers))
-            return written.append
-
+    def access_denied(self, call: Call, environ: dict[str, Any],
+                      start_response: Callable) -> Iterable[bytes]:
+        """AWS's answer to a caller whose policies do not allow the call."""
         with self.state_lock:
-            # Materialise the body while holding the lock: moto may build it lazily.
-            body = written + list(self.inner(environ, capturing_start_response))
-        status, headers = answer["status"], answer["headers"]
-        try:
-            code = int(status.split(" ", 1)[0])
-        except ValueError:
-            code = 0
-        self.stats.response(op, code)
-        if (200 <= code < 300 and code != 204 and faults.garbage_body > 0
-                and faults.applies_to(op) and faults.draw(faults.garbage_body)):
-            # The operation took effect; only its answer is spoiled on the way back.
-            self.stats.garble(op)
-            body = [GARBAGE_BODY]
-            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-            headers.append(("Content-Length", str(len(GARBAGE_BODY))))
-        start_response(status, headers)
-        return body
+            who = caller_arn(call.account, call.key, call.region)
+        method = environ.get("REQUEST_METHOD", "GET")
+        resource = f"arn:aws:apigateway:{call.region}::{environ.get('PATH_INFO', '/')}"
+        return self.error(
+            call, start_response, 403, "AccessDeniedException",
+            f"User: {who} is not authorized to perform: apigateway:{method} on resource: {resource}",
+        )
+
+    def too_many_requests(self, call: Call, start_response: Callable,
+                          retry_after: float) -> Iterable[bytes]:
+        return self.error(call, start_response, 429, "TooManyRequestsException",
+                          "Too Many Requests", retry_after=retry_after)
 
     @staticmethod
     def close_connection(environ: dict[str, Any]) -> None:
@@ -492,7 +768,7 @@ class EmulatorApp:
 
     def error(
         self,
-        op: str,
+        call: Call,
         start_response: Callable,
         status: int,
         code: str,
@@ -509,7 +785,7 @@ class EmulatorApp:
         if retry_after is not None:
             ra = retry_after
             headers.append(("Retry-After", str(int(ra)) if float(ra).is_integer() else str(ra)))
-        self.stats.response(op, status)
+        self.stats.response(call, status)
         start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
         return [body]
 
@@ -529,10 +805,13 @@ class EmulatorApp:
             return [data]
 
         snap = self.stats.snapshot
-        if route == "/calls" and method == "GET":
-            return reply(200, snap()["calls"])
-        if route == "/responses" and method == "GET":
-            return reply(200, snap()["responses"])
+        if route in ("/calls", "/responses") and method == "GET":
+            account = parse_qs(environ.get("QUERY_STRING", "")).get("account", [None])[0]
+            if account is not None and not ACCOUNT_ID.fullmatch(account):
+                return reply(400, {"message": f"account must be a 12-digit account id, got {account!r}"})
+            if route == "/calls":
+                return reply(200, self.stats.calls_of(account))
+            return reply(200, self.stats.responses_of(account))
         if route == "/drops" and method == "GET":
             return reply(200, snap()["drops"])
         if route == "/garbled" and method == "GET":
@@ -558,10 +837,12 @@ class EmulatorApp:
                 faults = Faults(cfg)
             except (ValueError, FaultConfigError) as e:
                 return reply(400, {"message": f"invalid fault config: {e}"})
-            # Under the state lock: no API call sees half of the new config.
+            # Under the state lock: no API call sees half of the new config, and no AssumeRole
+            # hands out a key between the watermark and the switch.
             with self.state_lock, self.faults_lock:
                 if self.configure is not None:
                     self.configure(faults)
+                faults.issued_before = self.keys.watermark()
                 self.faults = faults
             return reply(200, faults.config)
         if route.startswith("/served/") and method == "GET":

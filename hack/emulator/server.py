@@ -4,9 +4,10 @@
     $(hack/emulator/setup-venv.sh) hack/emulator/server.py --host 127.0.0.1 --port 4566
 
 Serves the API Gateway REST API (point an SDK's endpoint URL at http://HOST:PORT, any
-region and dummy credentials) and, on the same port, the admin API under /_emulator/
-(see emulator_app.py). --port 0 picks a free port; --port-file writes the bound port
-once the server accepts connections. SIGTERM or SIGINT stops it.
+region and dummy credentials), moto's STS (AssumeRole gives keys of other accounts) and, on
+the same port, the admin API under /_emulator/ (see emulator_app.py). --port 0 picks a free
+port; --port-file writes the bound port once the server accepts connections. SIGTERM or
+SIGINT stops it.
 """
 
 from __future__ import annotations

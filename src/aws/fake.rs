@@ -28,6 +28,23 @@ pub struct FakeAws {
     /// Whether PutIntegration keeps an existing integration's responses (AWS's answer is not
     /// recorded; the default drops them, as the facts infer).
     pub put_keeps_responses: bool,
+    /// Every identity a reconcile acted as, and every one forgotten.
+    pub identities: Mutex<Vec<super::Identity>>,
+    pub forgotten: Mutex<Vec<super::Identity>>,
+}
+
+impl super::Scoped for FakeAws {
+    async fn scoped(
+        self: &std::sync::Arc<Self>,
+        identity: &super::Identity,
+    ) -> std::sync::Arc<Self> {
+        self.identities.lock().unwrap().push(identity.clone());
+        self.clone()
+    }
+
+    fn forget(&self, identity: &super::Identity) {
+        self.forgotten.lock().unwrap().push(identity.clone());
+    }
 }
 
 impl FakeAws {

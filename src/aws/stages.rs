@@ -68,7 +68,7 @@ pub struct Deployment {
 }
 
 /// What the stage controller needs from API Gateway.
-pub trait StageApi: Send + Sync + 'static {
+pub trait StageApi: crate::aws::Scoped + Send + Sync + 'static {
     /// GetStage; `NotFound` when the stage does not exist.
     fn get_stage(
         &self,
@@ -261,6 +261,20 @@ pub mod fake {
         /// Deployment id → seconds since the epoch.
         pub deployments: Mutex<BTreeMap<String, f64>>,
         pub calls: Mutex<Vec<&'static str>>,
+        /// Every identity a reconcile acted as.
+        pub identities: Mutex<Vec<crate::aws::Identity>>,
+    }
+
+    impl crate::aws::Scoped for FakeStages {
+        async fn scoped(
+            self: &std::sync::Arc<Self>,
+            identity: &crate::aws::Identity,
+        ) -> std::sync::Arc<Self> {
+            self.identities.lock().unwrap().push(identity.clone());
+            self.clone()
+        }
+
+        fn forget(&self, _identity: &crate::aws::Identity) {}
     }
 
     impl FakeStages {

@@ -53,6 +53,11 @@ fn object(name: &str, created: i64, spec: serde_json::Value) -> ApiGatewayIntegr
     obj
 }
 
+/// The context acting as the operator's own identity.
+fn acting(ctx: &Context<FakeAws>) -> crate::access::gate::Admitted<'_, Context<FakeAws>, FakeAws> {
+    crate::access::gate::Admitted::operator(ctx, ctx.aws.clone())
+}
+
 fn context(aws: FakeAws) -> Context<FakeAws> {
     let (client, settings) = (
         crate::kit::testing::client(),
@@ -86,9 +91,13 @@ async fn a_younger_claimant_is_in_conflict_and_calls_nothing() {
     );
     let peers = vec![owner.clone(), Arc::new(younger.clone())];
     ctx.set_peers(Box::new(move || peers.clone()));
-    let decision = decide(&younger, &ctx, &ApiGatewayIntegrationStatus::default())
-        .await
-        .unwrap();
+    let decision = decide(
+        &younger,
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
     match &decision.outcome {
         Outcome::Conflict(message) => assert!(message.contains("ns/old"), "{message}"),
         other => panic!("expected Conflict, got {other:?}"),
@@ -99,9 +108,13 @@ async fn a_younger_claimant_is_in_conflict_and_calls_nothing() {
     assert_eq!(decision.target, Some(resolved(&key())));
 
     // The owner is not in conflict.
-    let owner_decision = decide(&owner, &ctx, &ApiGatewayIntegrationStatus::default())
-        .await
-        .unwrap();
+    let owner_decision = decide(
+        &owner,
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(owner_decision.outcome, Outcome::Synced);
 }
 
@@ -115,9 +128,13 @@ async fn the_next_oldest_takes_over_when_the_owner_is_gone() {
     );
     let peers = vec![Arc::new(younger.clone())];
     ctx.set_peers(Box::new(move || peers.clone()));
-    let decision = decide(&younger, &ctx, &ApiGatewayIntegrationStatus::default())
-        .await
-        .unwrap();
+    let decision = decide(
+        &younger,
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
     assert_eq!(
         ctx.aws.get(&key()).unwrap().uri.as_deref(),
@@ -153,7 +170,7 @@ async fn an_ignored_op_is_not_converged_with_its_path_and_bounded() {
         1,
         serde_json::json!({"timeoutInMillis": 1000, "uri": "https://new.example.com"}),
     );
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     match &decision.outcome {
@@ -171,7 +188,7 @@ async fn an_ignored_op_is_not_converged_with_its_path_and_bounded() {
     // Retried with backoff a few times, then once per resync period.
     let mut waits = Vec::new();
     for _ in 0..5 {
-        let d = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+        let d = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
             .await
             .unwrap();
         waits.push(d.requeue_after.unwrap());
@@ -208,7 +225,7 @@ async fn a_stray_field_gets_one_more_patch_and_last_patch_operations_is_the_last
         serde_json::json!({"uri": "https://new.example.com", "timeoutInMillis": 29000}),
     );
     obj.metadata.generation = Some(2);
-    let decision = decide(&obj, &ctx, &synced_status(stale_copy, 1))
+    let decision = decide(&obj, &acting(&ctx), &synced_status(stale_copy, 1))
         .await
         .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
@@ -236,11 +253,12 @@ async fn an_unreadable_answer_is_retryable_and_names_the_call() {
         1,
         serde_json::json!({"uri": "https://new.example.com"}),
     );
-    let Err(Error::Aws(e)) = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default()).await
+    let Err(Error::Aws(e)) =
+        decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default()).await
     else {
         panic!("expected an AWS error");
     };
-    let outcome = outcome_of_error(&e);
+    let outcome = outcome_of_error(&e, &crate::aws::Identity::operator());
     assert_eq!(outcome.reason(), "AwsError", "not a verdict on the spec");
     assert!(e.to_string().starts_with("UpdateIntegration: "), "{e}");
     // Only a 400 is InvalidSpec.
@@ -248,7 +266,10 @@ async fn an_unreadable_answer_is_retryable_and_names_the_call() {
         code: "BadRequestException".into(),
         message: "Invalid patch path".into(),
     };
-    assert_eq!(outcome_of_error(&invalid).reason(), "InvalidSpec");
+    assert_eq!(
+        outcome_of_error(&invalid, &crate::aws::Identity::operator()).reason(),
+        "InvalidSpec"
+    );
 }
 
 #[tokio::test]
@@ -286,14 +307,14 @@ async fn a_failed_change_is_still_a_change_at_its_retry() {
     );
     obj.metadata.generation = Some(2);
     let status = synced_status(live(), 1);
-    assert!(decide(&obj, &ctx, &status).await.is_err());
+    assert!(decide(&obj, &acting(&ctx), &status).await.is_err());
     // finish wrote the failure for generation 2; syncedGeneration stays at 1.
     let failed = Decision::without_aws(Outcome::AwsError("x".into()), None);
     let after_failure = next_status(&status, &failed, Vec::new(), Some(2));
     assert_eq!(after_failure.observed_generation, Some(2));
     assert_eq!(after_failure.synced_generation, Some(1));
     // The retry plans from the last answer: no read, one UpdateIntegration.
-    let decision = decide(&obj, &ctx, &after_failure).await.unwrap();
+    let decision = decide(&obj, &acting(&ctx), &after_failure).await.unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
     assert_eq!(ctx.aws.count("GetIntegration"), 0);
     assert_eq!(ctx.aws.count("UpdateIntegration"), 2);
@@ -330,7 +351,7 @@ async fn a_re_create_is_decided_from_a_fresh_read_and_puts_the_responses_back() 
     );
     let mut status = synced_status(live(), 1);
     status.synced_generation = Some(0);
-    let decision = decide(&obj, &ctx, &status).await.unwrap();
+    let decision = decide(&obj, &acting(&ctx), &status).await.unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
     let calls = ctx.aws.calls.lock().unwrap().clone();
     assert_eq!(
@@ -371,7 +392,7 @@ async fn responses_aws_kept_across_a_re_create_cost_nothing() {
         1,
         serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate"}),
     );
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
@@ -386,7 +407,9 @@ async fn requires_replacement_is_not_reported_from_a_snapshot_or_a_status_copy()
     let mut copy = live();
     copy.integration_type = Some("MOCK".into());
     let obj = object("a", 1, serde_json::json!({"type": "HTTP"}));
-    let decision = decide(&obj, &ctx, &synced_status(copy, 1)).await.unwrap();
+    let decision = decide(&obj, &acting(&ctx), &synced_status(copy, 1))
+        .await
+        .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
     assert_eq!(ctx.aws.count("GetIntegration"), 1);
     assert_eq!(ctx.aws.count("PutIntegration"), 0);
@@ -400,7 +423,9 @@ async fn a_target_that_resolves_elsewhere_is_target_changed_with_zero_writes() {
         1,
         serde_json::json!({"region": "eu-west-1", "uri": "https://new.example.com"}),
     );
-    let decision = decide(&obj, &ctx, &synced_status(live(), 1)).await.unwrap();
+    let decision = decide(&obj, &acting(&ctx), &synced_status(live(), 1))
+        .await
+        .unwrap();
     match &decision.outcome {
         Outcome::TargetChanged(message) => {
             assert!(
@@ -427,14 +452,14 @@ async fn a_failed_deletion_is_an_error_and_a_younger_claimant_is_the_successor()
     let ctx = context(aws);
     let mut obj = object("a", 1, serde_json::json!({"deletionPolicy": "Delete"}));
     obj.status = Some(synced_status(live(), 1));
-    assert!(delete_in_aws(&obj, &ctx).await.is_err());
+    assert!(delete_in_aws(&obj, &acting(&ctx)).await.is_err());
     assert!(ctx.aws.get(&key()).is_some(), "still there");
     // A younger object claims the same integration: it takes it over.
     let younger = Arc::new(object("b", 2, serde_json::json!({})));
     let peers = vec![younger];
     ctx.set_peers(Box::new(move || peers.clone()));
     assert_eq!(ctx.successor(&obj, &resolved(&key())), Some("ns/b".into()));
-    delete_in_aws(&obj, &ctx).await.unwrap();
+    delete_in_aws(&obj, &acting(&ctx)).await.unwrap();
     assert!(ctx.aws.get(&key()).is_none());
 }
 
@@ -496,7 +521,7 @@ async fn one_call_per_changed_response_and_none_for_the_unchanged() {
             "500": {"selectionPattern": "5\\d\\d"},
         }}),
     );
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
@@ -522,7 +547,7 @@ async fn one_call_per_changed_response_and_none_for_the_unchanged() {
 
     // Planning again against AWS costs nothing.
     ctx.aws.calls.lock().unwrap().clear();
-    let again = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let again = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     assert_eq!(again.outcome, Outcome::Synced);
@@ -533,14 +558,22 @@ async fn one_call_per_changed_response_and_none_for_the_unchanged() {
 async fn an_empty_map_deletes_every_response_and_unset_manages_none() {
     let ctx = context(FakeAws::with(&key(), two_responses()));
     let unset = object("a", 100, serde_json::json!({}));
-    decide(&unset, &ctx, &ApiGatewayIntegrationStatus::default())
-        .await
-        .unwrap();
+    decide(
+        &unset,
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
     assert!(response_calls(&ctx).is_empty());
     let cleared = object("a", 100, serde_json::json!({"integrationResponses": {}}));
-    let decision = decide(&cleared, &ctx, &ApiGatewayIntegrationStatus::default())
-        .await
-        .unwrap();
+    let decision = decide(
+        &cleared,
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
     assert_eq!(
         response_calls(&ctx),
@@ -566,7 +599,7 @@ async fn a_spec_change_with_a_response_change_is_one_update_then_the_response_ca
     obj.metadata.generation = Some(2);
     // The status copy is from generation 1: a spec change plans from it.
     let status = synced_status(two_responses(), 1);
-    let decision = decide(&obj, &ctx, &status).await.unwrap();
+    let decision = decide(&obj, &acting(&ctx), &status).await.unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
     assert_eq!(
         *ctx.aws.calls.lock().unwrap(),
@@ -589,7 +622,7 @@ async fn a_response_call_is_not_planned_from_an_old_status_copy() {
     obj.metadata.generation = Some(2);
     // The status copy lacks a response AWS has now; a Put planned from it would be wrong.
     let status = synced_status(live(), 1);
-    decide(&obj, &ctx, &status).await.unwrap();
+    decide(&obj, &acting(&ctx), &status).await.unwrap();
     assert_eq!(
         *ctx.aws.calls.lock().unwrap(),
         vec!["GetIntegration", "UpdateIntegrationResponse"]
@@ -605,7 +638,7 @@ async fn a_re_create_puts_back_the_spec_responses_and_the_unmanaged_ones() {
         serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate",
             "integrationResponses": {"200": {"responseTemplates": {"application/json": "{\"mock\":1}"}}}}),
     );
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
@@ -634,9 +667,13 @@ async fn a_re_create_puts_back_the_spec_responses_and_the_unmanaged_ones() {
         100,
         serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate"}),
     );
-    decide(&unmanaged, &ctx, &ApiGatewayIntegrationStatus::default())
-        .await
-        .unwrap();
+    decide(
+        &unmanaged,
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         ctx.aws.get(&key()).unwrap().integration_responses,
         two_responses().integration_responses
@@ -652,7 +689,7 @@ async fn a_missing_integration_is_created_with_its_responses() {
         serde_json::json!({"type": "MOCK", "managementPolicy": "CreateOrUpdate",
             "integrationResponses": {"200": {}, "500": {"selectionPattern": "5\\d\\d"}}}),
     );
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     assert_eq!(decision.outcome, Outcome::Synced);
@@ -675,7 +712,7 @@ async fn observe_reports_a_response_drift_by_status_code_without_values_or_calls
             "404": {"selectionPattern": "4\\d\\d"},
         }}),
     );
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     match &decision.outcome {
@@ -706,7 +743,7 @@ async fn a_response_aws_does_not_take_is_not_converged_and_bounded() {
         }}),
     );
     ctx.aws.ignore_responses.lock().unwrap().push("404".into());
-    let decision = decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default())
+    let decision = decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default())
         .await
         .unwrap();
     match &decision.outcome {
@@ -732,8 +769,8 @@ async fn a_put_without_a_method_response_is_invalid_spec_naming_the_field() {
         100,
         serde_json::json!({"integrationResponses": {"418": {"selectionPattern": "x"}}}),
     );
-    match decide(&obj, &ctx, &ApiGatewayIntegrationStatus::default()).await {
-        Err(Error::Aws(e)) => match outcome_of_error(&e) {
+    match decide(&obj, &acting(&ctx), &ApiGatewayIntegrationStatus::default()).await {
+        Err(Error::Aws(e)) => match outcome_of_error(&e, &crate::aws::Identity::operator()) {
             Outcome::InvalidSpec(message) => {
                 assert!(
                     message.contains("spec.integrationResponses.418"),

@@ -15,6 +15,7 @@ fn spec() -> ApiGatewayIntegrationSpec {
         resource_path: None,
         http_method: HttpMethod::Post,
         region: None,
+        access_ref: None,
         integration_type: None,
         integration_http_method: None,
         uri: None,

@@ -21,6 +21,13 @@ fn key() -> StageKey {
     }
 }
 
+/// The context acting as the operator's own identity.
+fn acting(
+    ctx: &Context<FakeStages>,
+) -> crate::access::gate::Admitted<'_, Context<FakeStages>, FakeStages> {
+    crate::access::gate::Admitted::operator(ctx, ctx.aws.clone())
+}
+
 fn context(aws: FakeStages, members: Vec<ApiGatewayIntegration>) -> Context<FakeStages> {
     let (client, settings) = (
         crate::kit::testing::client(),
@@ -114,7 +121,7 @@ async fn a_first_reconcile_adopts_the_served_deployment_and_deploys_nothing_unwr
     let aws = FakeStages::with_stage(&key(), "old", ago(100) as f64);
     let ctx = context(aws, vec![integration("a", Some(ago(200)), true, "Synced")]);
     let obj = stage_obj(serde_json::json!({}));
-    let decision = decide_stage(&obj, &ctx, &ApiGatewayStageStatus::default())
+    let decision = decide_stage(&obj, &acting(&ctx), &ApiGatewayStageStatus::default())
         .await
         .unwrap();
     assert!(decision.outcome.is_ready(), "{:?}", decision.outcome);
@@ -128,7 +135,7 @@ async fn a_first_reconcile_deploys_once_when_the_stage_is_older_than_a_write() {
     let ctx = context(aws, vec![integration("a", Some(ago(50)), true, "Synced")]);
     let decision = decide_stage(
         &stage_obj(serde_json::json!({})),
-        &ctx,
+        &acting(&ctx),
         &ApiGatewayStageStatus::default(),
     )
     .await
@@ -147,7 +154,7 @@ async fn many_writes_are_one_deployment_after_the_quiet_time() {
     let status = our_status("ours", ago(100));
     let waiting = decide_stage(
         &stage_obj(serde_json::json!({"settleSeconds": 60})),
-        &ctx,
+        &acting(&ctx),
         &status,
     )
     .await
@@ -165,7 +172,7 @@ async fn many_writes_are_one_deployment_after_the_quiet_time() {
     );
     let decision = decide_stage(
         &stage_obj(serde_json::json!({"settleSeconds": 10})),
-        &ctx,
+        &acting(&ctx),
         &status,
     )
     .await
@@ -187,7 +194,7 @@ async fn a_blocked_integration_is_listed_and_does_not_hold_the_deployment() {
     );
     let decision = decide_stage(
         &stage_obj(serde_json::json!({})),
-        &ctx,
+        &acting(&ctx),
         &our_status("ours", ago(100)),
     )
     .await
@@ -211,7 +218,7 @@ async fn a_retrying_integration_holds_the_deployment_back() {
     );
     let decision = decide_stage(
         &stage_obj(serde_json::json!({})),
-        &ctx,
+        &acting(&ctx),
         &our_status("ours", ago(100)),
     )
     .await
@@ -225,7 +232,7 @@ async fn a_stage_moved_elsewhere_is_drifted_and_not_fought_until_a_write() {
     let aws = FakeStages::with_stage(&key(), "rollback", ago(500) as f64);
     let ctx = context(aws, vec![integration("a", Some(ago(200)), true, "Synced")]);
     let status = our_status("ours", ago(100));
-    let decision = decide_stage(&stage_obj(serde_json::json!({})), &ctx, &status)
+    let decision = decide_stage(&stage_obj(serde_json::json!({})), &acting(&ctx), &status)
         .await
         .unwrap();
     match &decision.outcome {
@@ -237,7 +244,7 @@ async fn a_stage_moved_elsewhere_is_drifted_and_not_fought_until_a_write() {
     // A write after our deployment deploys again.
     let aws = FakeStages::with_stage(&key(), "rollback", ago(500) as f64);
     let ctx = context(aws, vec![integration("a", Some(ago(20)), true, "Synced")]);
-    decide_stage(&stage_obj(serde_json::json!({})), &ctx, &status)
+    decide_stage(&stage_obj(serde_json::json!({})), &acting(&ctx), &status)
         .await
         .unwrap();
     assert_eq!(ctx.aws.count("CreateDeployment"), 1);
@@ -248,7 +255,7 @@ async fn a_missing_stage_is_target_not_found_under_update_and_created_under_crea
     let ctx = context(FakeStages::default(), vec![]);
     let decision = decide_stage(
         &stage_obj(serde_json::json!({})),
-        &ctx,
+        &acting(&ctx),
         &ApiGatewayStageStatus::default(),
     )
     .await
@@ -258,7 +265,7 @@ async fn a_missing_stage_is_target_not_found_under_update_and_created_under_crea
     let obj = stage_obj(
         serde_json::json!({"managementPolicy": "CreateOrUpdate", "variables": {"v": "1"}}),
     );
-    let decision = decide_stage(&obj, &ctx, &ApiGatewayStageStatus::default())
+    let decision = decide_stage(&obj, &acting(&ctx), &ApiGatewayStageStatus::default())
         .await
         .unwrap();
     assert_eq!(ctx.aws.count("CreateDeployment"), 1);
@@ -274,13 +281,13 @@ async fn variables_are_one_update_stage_and_observe_only_reports() {
     let aws = FakeStages::with_stage(&key(), "ours", ago(100) as f64);
     let ctx = context(aws, vec![]);
     let obj = stage_obj(serde_json::json!({"variables": {"a": "1", "b": "2"}}));
-    decide_stage(&obj, &ctx, &our_status("ours", ago(100)))
+    decide_stage(&obj, &acting(&ctx), &our_status("ours", ago(100)))
         .await
         .unwrap();
     assert_eq!(ctx.aws.count("UpdateStage"), 1);
     let observe =
         stage_obj(serde_json::json!({"variables": {"a": "9"}, "managementPolicy": "Observe"}));
-    let decision = decide_stage(&observe, &ctx, &our_status("ours", ago(100)))
+    let decision = decide_stage(&observe, &acting(&ctx), &our_status("ours", ago(100)))
         .await
         .unwrap();
     assert!(matches!(decision.outcome, Outcome::Drifted(_)));

@@ -32,14 +32,17 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
+use crate::access::check::Request;
+use crate::access::gate::{refused_delete, Admitted};
+use crate::access::Refusal;
 use crate::aws::stages::{Stage, StageApi, StageKey};
 use crate::aws::{AwsError, Priority};
 use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::controller::{Error, Scope};
 use crate::crd::{ApiGatewayIntegration, DeletionPolicy, ManagementPolicy};
 use crate::kit::{
-    annotation_is_true, apply_status, follow_deletion_policy, object_key, outcome_of_error,
-    remove_finalizer, Kit, Settings,
+    annotation_is_true, apply_status, follow_deletion_policy, forget_expired, object_key,
+    outcome_of_error, remove_finalizer, Kit, Settings,
 };
 use crate::metrics::Metrics;
 use crate::stage::plan::{decide, member, rollout, selects, variable_ops, Deploy, Rollout};
@@ -148,34 +151,94 @@ async fn reconcile_inner<A: StageApi>(
         return delete(&api, obj, ctx, paused).await;
     }
 
-    // 2. The finalizer follows deletionPolicy; pause stops all AWS calls.
+    // 2. Access: the access admitting the namespace, and what it allows; no AWS call before.
+    let ctx = match admit(obj, ctx).await {
+        Ok(acting) => acting,
+        Err(refusal) => return forbidden(&api, obj, ctx, refusal).await,
+    };
+
+    // 3. The finalizer follows deletionPolicy; pause stops all AWS calls.
     let delete_policy = obj.spec.deletion_policy == DeletionPolicy::Delete;
     let patched = follow_deletion_policy(&api, obj, delete_policy).await?;
     let obj = patched.as_ref().unwrap_or(obj);
     if paused {
-        return finish(&api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
+        return finish(
+            &api,
+            obj,
+            &ctx,
+            Decision::without_aws(Outcome::Paused, None),
+        )
+        .await;
     }
 
     let status = obj.status.clone().unwrap_or_default();
-    match decide_stage(obj, ctx, &status).await {
-        Ok(decision) => finish(&api, obj, ctx, decision).await,
+    match decide_stage(obj, &ctx, &status).await {
+        Ok(decision) => finish(&api, obj, &ctx, decision).await,
         Err(Error::Aws(e)) => {
-            let outcome = outcome_of_error(&e);
+            forget_expired(ctx.aws.as_ref(), &ctx.identity, &e);
+            let outcome = outcome_of_error(&e, &ctx.identity);
             if let Outcome::InvalidSpec(_) = outcome {
                 let resync = Some(ctx.jittered_resync());
-                return finish(&api, obj, ctx, Decision::without_aws(outcome, resync)).await;
+                return finish(&api, obj, &ctx, Decision::without_aws(outcome, resync)).await;
             }
-            finish(&api, obj, ctx, Decision::without_aws(outcome, None)).await?;
+            finish(&api, obj, &ctx, Decision::without_aws(outcome, None)).await?;
             Err(Error::Aws(e))
         }
         Err(e) => Err(e),
     }
 }
 
+/// What the stage asks of its access; `rest_api_id` once known.
+fn request_of<'a>(
+    obj: &'a ApiGatewayStage,
+    default_region: &'a str,
+    rest_api_id: Option<&'a str>,
+) -> Request<'a> {
+    let spec = &obj.spec;
+    Request {
+        region: spec.region.as_deref().unwrap_or(default_region),
+        rest_api_id: spec.rest_api_id.as_deref().or(rest_api_id),
+        rest_api_name: spec.rest_api_name.as_deref(),
+        creates: spec.management_policy == ManagementPolicy::CreateOrUpdate,
+        deletes: spec.deletion_policy == DeletionPolicy::Delete,
+        credentials: None,
+    }
+}
+
+/// Step 2: admitted, allowed, and acting as the access's identity.
+async fn admit<'a, A: StageApi>(
+    obj: &ApiGatewayStage,
+    ctx: &'a Context<A>,
+) -> Result<Acting<'a, A>, Refusal> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let pinned = obj.status.as_ref().and_then(|s| s.target.as_ref());
+    let pinned_id = pinned.map(|t| t.rest_api_id.as_str());
+    let request = request_of(obj, &ctx.settings.default_region, pinned_id);
+    let access_ref = obj.spec.access_ref.as_deref();
+    let gate = &ctx.settings.gate;
+    Admitted::admit(ctx, gate, &ctx.aws, &namespace, access_ref, &request).await
+}
+
+/// A refused stage: Forbidden, one Warning Event, no AWS call; checked again at the resync
+/// period and when an access or a namespace changes.
+async fn forbidden<A: StageApi>(
+    api: &Api<ApiGatewayStage>,
+    obj: &ApiGatewayStage,
+    ctx: &Context<A>,
+    refusal: Refusal,
+) -> Result<Action, Error> {
+    let resync = Some(ctx.jittered_resync());
+    let outcome = Outcome::Forbidden(refusal.message);
+    finish(api, obj, ctx, Decision::without_aws(outcome, resync)).await
+}
+
+/// The context acting for one admitted stage.
+type Acting<'a, A> = Admitted<'a, Context<A>, A>;
+
 /// Step 3: the stage's REST API id and Region.
 async fn resolve<A: StageApi>(
     obj: &ApiGatewayStage,
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
 ) -> Result<StageTarget, AwsError> {
     let region = obj
         .spec
@@ -210,7 +273,7 @@ fn key_of(target: &StageTarget) -> StageKey {
 /// Steps 3–7.
 async fn decide_stage<A: StageApi>(
     obj: &ApiGatewayStage,
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     status: &ApiGatewayStageStatus,
 ) -> Result<Decision, Error> {
     let key = object_key(obj);
@@ -228,6 +291,14 @@ async fn decide_stage<A: StageApi>(
             Err(e) => return Err(e.into()),
         },
     };
+    let request = request_of(obj, &ctx.settings.default_region, Some(&target.rest_api_id));
+    if let Err(refusal) = ctx.allows(&request) {
+        let resync = Some(ctx.jittered_resync());
+        return Ok(Decision::without_aws(
+            Outcome::Forbidden(refusal.message),
+            resync,
+        ));
+    }
     let stage_key = key_of(&target);
 
     // 4. The rollout, from the cache.
@@ -304,7 +375,7 @@ async fn decide_stage<A: StageApi>(
 #[allow(clippy::too_many_arguments)]
 async fn act<A: StageApi>(
     obj: &ApiGatewayStage,
-    ctx: &Context<A>,
+    ctx: &Acting<'_, A>,
     status: &ApiGatewayStageStatus,
     target: StageTarget,
     stage_key: StageKey,
@@ -471,34 +542,48 @@ async fn delete<A: StageApi>(
         if paused {
             return finish(api, obj, ctx, Decision::without_aws(Outcome::Paused, None)).await;
         }
-        let target = match obj.status.as_ref().and_then(|s| s.target.clone()) {
-            Some(t) => Some(t),
-            None => match resolve(obj, ctx).await {
-                Ok(t) => Some(t),
-                Err(AwsError::NotFound { .. }) => None,
-                Err(e) => return Err(e.into()),
-            },
-        };
-        if let Some(target) = target {
-            match ctx.aws.delete_stage(&key_of(&target)).await {
-                Ok(()) | Err(AwsError::NotFound { .. }) => {
-                    let note = format!("DeleteStage {}", key_of(&target));
-                    ctx.publish(obj, EventType::Normal, "Deleted", "DeleteStage", note)
-                        .await;
-                }
-                Err(e) => {
-                    let outcome = Outcome::DeleteFailed(format!(
-                        "DeleteStage failed, retrying with backoff: {e}"
-                    ));
-                    finish(api, obj, ctx, Decision::without_aws(outcome, None)).await?;
-                    return Err(e.into());
-                }
+        let acting = match admit(obj, ctx).await {
+            Ok(acting) => acting,
+            Err(refusal) => {
+                let refusal = refused_delete(refusal, "DeleteStage");
+                return forbidden(api, obj, ctx, refusal).await;
             }
+        };
+        if let Err(e) = delete_in_aws(obj, &acting).await {
+            forget_expired(acting.aws.as_ref(), &acting.identity, &e);
+            let outcome =
+                Outcome::DeleteFailed(format!("DeleteStage failed, retrying with backoff: {e}"));
+            finish(api, obj, ctx, Decision::without_aws(outcome, None)).await?;
+            return Err(e.into());
         }
     }
     remove_finalizer(api, obj).await?;
     ctx.forget_object(&key);
     Ok(Action::await_change())
+}
+
+/// DeleteStage of the pinned (or resolved) stage; a stage or API already gone is done.
+async fn delete_in_aws<A: StageApi>(
+    obj: &ApiGatewayStage,
+    ctx: &Acting<'_, A>,
+) -> Result<(), AwsError> {
+    let target = match obj.status.as_ref().and_then(|s| s.target.clone()) {
+        Some(t) => t,
+        None => match resolve(obj, ctx).await {
+            Ok(t) => t,
+            Err(AwsError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        },
+    };
+    match ctx.aws.delete_stage(&key_of(&target)).await {
+        Ok(()) | Err(AwsError::NotFound { .. }) => {
+            let note = format!("DeleteStage {}", key_of(&target));
+            ctx.publish(obj, EventType::Normal, "Deleted", "DeleteStage", note)
+                .await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Step 8.
@@ -611,6 +696,7 @@ pub async fn run<A: StageApi>(
     scope: Scope,
     integrations: Integrations,
     changed: impl futures::Stream<Item = String> + Send + 'static,
+    wake_all: impl futures::Stream<Item = ()> + Send + Sync + 'static,
     concurrency: u16,
 ) {
     let api: Api<ApiGatewayStage> = match &scope.namespace {
@@ -631,6 +717,7 @@ pub async fn run<A: StageApi>(
     });
     controller
         .reconcile_on(wake)
+        .reconcile_all_on(wake_all)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

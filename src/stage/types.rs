@@ -90,6 +90,12 @@ pub struct ApiGatewayStageSpec {
     #[x_kube(validation = Rule::new(r"self.all(k, self[k].matches('^[A-Za-z0-9-._~:/?#&=,]+$'))").message("spec.variables values must match [A-Za-z0-9-._~:/?#&=,]+"))]
     pub variables: Option<BTreeMap<String, String>>,
 
+    /// The ApiGatewayAccess this object uses when several admit its namespace (it must admit
+    /// it). Unset: the one access whose namespaceSelector admits the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub access_ref: Option<String>,
+
     /// Update (default): the stage must exist. CreateOrUpdate: a missing stage is created by
     /// the first deployment. Observe: never write; report what is pending.
     #[serde(default)]

@@ -97,20 +97,52 @@ class Kube:
 
 
 class Emulator:
-    def __init__(self, admin: str):
+    def __init__(self, admin: str, credentials: dict[str, str] | None = None):
+        """`credentials`: AssumeRole's (see for_account); None: the environment's."""
         self.admin = admin.rstrip("/")
+        keys = {}
+        if credentials is not None:
+            keys = {"aws_access_key_id": credentials["AccessKeyId"],
+                    "aws_secret_access_key": credentials["SecretAccessKey"],
+                    "aws_session_token": credentials["SessionToken"]}
         self.aws = boto3.client(
             "apigateway",
             endpoint_url=need_env("AWS_ENDPOINT_URL"),
             region_name=os.environ.get("AWS_REGION", "us-east-1"),
             config=Config(retries={"total_max_attempts": 1}),
+            **keys,
         )
 
-    def calls(self) -> dict[str, int]:
-        return requests.get(f"{self.admin}/_emulator/calls", timeout=10).json()
+    def for_account(self, account: str) -> "Emulator":
+        """This emulator as seen from `account` (12 digits): its `aws` client (so api_with_method,
+        integration, put_integration) runs there, with AssumeRole of
+        arn:aws:iam::<account>:role/e2e-admin (session "e2e-tests"). That AssumeRole counts in
+        calls(account=...); and the expire_tokens fault expires these credentials too: call
+        for_account again after posting it."""
+        sts = boto3.client(
+            "sts",
+            endpoint_url=need_env("AWS_ENDPOINT_URL"),
+            region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        role = f"arn:aws:iam::{account}:role/e2e-admin"
+        credentials = sts.assume_role(RoleArn=role, RoleSessionName="e2e-tests")["Credentials"]
+        return Emulator(self.admin, credentials)
 
-    def responses(self) -> dict[str, dict[str, int]]:
-        return requests.get(f"{self.admin}/_emulator/responses", timeout=10).json()
+    def calls(self, account: str | None = None) -> dict[str, int]:
+        """{operation: calls} of every account, or of `account` alone (STS calls included:
+        AssumeRole counts under the role's account)."""
+        params = {"account": account} if account is not None else None
+        r = requests.get(f"{self.admin}/_emulator/calls", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def responses(self, account: str | None = None) -> dict[str, dict[str, int]]:
+        """{operation: {status: n}} of every account, or of `account` alone."""
+        params = {"account": account} if account is not None else None
+        r = requests.get(f"{self.admin}/_emulator/responses", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
 
     def faults(self, **faults: Any) -> None:
         requests.post(f"{self.admin}/_emulator/faults", json=faults, timeout=10).raise_for_status()
