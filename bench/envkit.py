@@ -513,7 +513,10 @@ class Operator:
         self.args = [str(binary), "run", "--namespace", namespace, "--metrics-addr", f"127.0.0.1:{self.port}", *extra]
         self.env = dict(os.environ, AWS_ENDPOINT_URL=aws_endpoint, AWS_REGION="us-east-1",
                         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                        HOSTNAME=f"{namespace}-{name}")
+                        HOSTNAME=f"{namespace}-{name}",
+                        # Benchmarks and fault runs act as the operator's own identity (no
+                        # ApiGatewayAccess): the mode of a single-team cluster.
+                        APIGW_ACCESS_MODE="operator-identity")
         self.env.pop("AWS_PROFILE", None)
         if kubeconfig:
             self.env["KUBECONFIG"] = kubeconfig

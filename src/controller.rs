@@ -114,13 +114,35 @@ impl<A: AwsApi> Context<A> {
         obj: &ApiGatewayIntegration,
         target: &ResolvedTarget,
     ) -> Option<String> {
-        other_owner(obj, target, &self.peers(), &self.settings.default_region)
+        other_owner(
+            obj,
+            target,
+            &self.peers_in_account(obj),
+            &self.settings.default_region,
+        )
+    }
+
+    /// The watched objects acting in the same account as `obj` (see
+    /// [`crate::access::gate::Gate::account_key`]).
+    fn peers_in_account(&self, obj: &ApiGatewayIntegration) -> Vec<Arc<ApiGatewayIntegration>> {
+        let gate = &self.settings.gate;
+        let account = |o: &ApiGatewayIntegration| {
+            gate.account_key(
+                &o.namespace().unwrap_or_default(),
+                o.spec.access_ref.as_deref(),
+            )
+        };
+        let mine = account(obj);
+        self.peers()
+            .into_iter()
+            .filter(|peer| account(peer) == mine)
+            .collect()
     }
 
     /// Who takes `target` over when `obj` goes: its owner if that is not `obj`, else the
     /// oldest other claimant that is not being deleted.
     fn successor(&self, obj: &ApiGatewayIntegration, target: &ResolvedTarget) -> Option<String> {
-        let peers = self.peers();
+        let peers = self.peers_in_account(obj);
         let region = &self.settings.default_region;
         other_owner(obj, target, &peers, region).or_else(|| {
             claimants(obj, target, &peers, region)

@@ -108,6 +108,26 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// Which account an object of `namespace` acts in, as far as the gate knows without a
+    /// call: a role's account, or "operator" for the operator's own identity; None when
+    /// refused. Two objects on one integration id in different accounts are different
+    /// integrations, so ownership is decided within an account.
+    pub fn account_key(&self, namespace: &str, access_ref: Option<&str>) -> Option<String> {
+        let admission = self.admit(namespace, access_ref).ok()?;
+        let role = match &admission {
+            Admission::Access(access) => access.spec.role_arn.clone(),
+            Admission::OperatorIdentity => None,
+        };
+        Some(match role {
+            Some(role) => identity::account_of_role(&role)
+                .map(str::to_string)
+                .unwrap_or(role),
+            None => "operator".into(),
+        })
+    }
+}
+
 /// The identity an admitted object of `namespace` calls AWS with.
 pub fn identity_of(admission: &Admission, namespace: &str) -> Identity {
     match admission {

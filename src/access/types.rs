@@ -48,8 +48,7 @@ pub struct ApiGatewayAccessSpec {
 
     /// The Regions admitted objects may use. Unset: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new(r"self.all(r, r.matches('^[a-z]{2}(-[a-z]+)+-[0-9]+$'))").message("spec.regions items must be AWS Region names such as us-east-1"))]
+    #[schemars(length(max = 64), extend("items" = {"type": "string", "maxLength": 32, "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]+$"}))]
     pub regions: Option<Vec<String>>,
 
     /// The REST APIs admitted objects may manage, by id or by name pattern (`*` any run of
@@ -102,7 +101,7 @@ pub struct Allow {
     /// characters, `?` one). API Gateway calls the backend as that role, so this is the
     /// iam:PassRole boundary. Unset or empty: an integration may not set credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), extend("items" = {"type": "string", "minLength": 1, "maxLength": 2048}))]
     pub credentials: Option<Vec<String>>,
 }
 

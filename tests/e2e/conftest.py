@@ -177,18 +177,21 @@ class Operator:
     """One `apigw-operator run` process, stopped by PID."""
 
     def __init__(self, namespace: str, *extra: str, name: str = "operator", wait: bool = True,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, all_namespaces: bool = False):
         if not BINARY.exists():
             pytest.fail(f"{BINARY} is missing: run `cargo build` (make test does)", pytrace=False)
         LOGS.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = LOGS / f"{namespace}-{name}.log"
         self.log = open(self.log_path, "ab")
-        defaults = {"--backoff-base": "0.5", "--backoff-cap": "5", "--resync-period": "600"}
+        # The tests before ApiGatewayAccess act as the operator's own identity (the mode for a
+        # single-team cluster); tests/e2e/test_access.py passes --access-mode refuse.
+        defaults = {"--backoff-base": "0.5", "--backoff-cap": "5", "--resync-period": "600",
+                    "--access-mode": "operator-identity"}
         for flag in extra:
             defaults.pop(flag, None)
         args = [
-            str(BINARY), "run", "--namespace", namespace,
+            str(BINARY), "run", *([] if all_namespaces else ["--namespace", namespace]),
             "--metrics-addr", f"127.0.0.1:{self.port}",
             *[item for pair in defaults.items() for item in pair],
             *extra,
@@ -245,8 +248,9 @@ def operators(kube, emulator):
     """Starts operators for the test's namespace; stops them all at the end, and clears faults."""
     started: list[Operator] = []
 
-    def start(*extra: str, name: str = "operator", wait: bool = True, env: dict[str, str] | None = None) -> Operator:
-        op = Operator(kube.namespace, *extra, name=name, wait=wait, env=env)
+    def start(*extra: str, name: str = "operator", wait: bool = True, env: dict[str, str] | None = None,
+              all_namespaces: bool = False) -> Operator:
+        op = Operator(kube.namespace, *extra, name=name, wait=wait, env=env, all_namespaces=all_namespaces)
         started.append(op)
         return op
 
