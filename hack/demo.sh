@@ -59,6 +59,9 @@ aws.put_integration(restApiId=api["id"], resourceId=pets["id"], httpMethod="POST
 print(f"REST API {api['id']}, resource {pets['id']} (/pets), POST: an HTTP_PROXY integration to old-backend (GET)")
 PY
 
+say "admitting the namespace default: examples/access.yaml (ApiGatewayAccess demo; the operator refuses namespaces no access admits)"
+kubectl apply -f examples/access.yaml
+
 say "applying examples/petstore.yaml"
 kubectl apply -f examples/petstore.yaml
 

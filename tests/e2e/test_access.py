@@ -293,3 +293,19 @@ def test_two_accesses_on_one_account_share_one_bucket(kube, second_namespace, em
     emulator.faults()
     for i, ids in enumerate(apis):
         assert aws.integration(ids)["timeoutInMillis"] == 2000 + i
+
+
+def test_the_admission_configmap_lists_the_admitted_namespaces(kube, emulator, operators, accesses, team):
+    operators(*REFUSE, "--admission-configmap", f"{kube.namespace}/apigw-admission")
+
+    def data():
+        proc = kube.run("get", "configmap", "apigw-admission", "-o", "json", check=False)
+        return json.loads(proc.stdout).get("data") or {} if proc.returncode == 0 else None
+
+    wait_for("the ConfigMap, without this namespace", lambda: data() is not None and kube.namespace not in data())
+    first = accesses.apply("first", team)
+    second = accesses.apply("second", team)
+    expected = ",".join(sorted([first, second]))
+    wait_for("the namespace listed with both accesses", lambda: (data() or {}).get(kube.namespace) == expected)
+    subprocess.run(["kubectl", "delete", ACCESSES, first, second], check=True, capture_output=True)
+    wait_for("the namespace gone from the ConfigMap", lambda: (now := data()) is not None and kube.namespace not in now)
