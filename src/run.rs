@@ -105,10 +105,14 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     );
     // Before any AWS call: the operator's own account keys its quota bucket, so an access
     // assuming a role in that same account shares it.
-    match aws.learn_account().await {
-        Ok(account) => info!(account = %account, "the operator's own identity"),
-        Err(e) => {
+    // Bounded: an unreachable STS must not hold the start (the bucket is then keyed apart).
+    match tokio::time::timeout(LEARN_ACCOUNT_TIMEOUT, aws.learn_account()).await {
+        Ok(Ok(account)) => info!(account = %account, "the operator's own identity"),
+        Ok(Err(e)) => {
             warn!(error = %e, "GetCallerIdentity failed: the operator's own identity gets a quota bucket of its own")
+        }
+        Err(_) => {
+            warn!(timeout = ?LEARN_ACCOUNT_TIMEOUT, "GetCallerIdentity did not answer: the operator's own identity gets a quota bucket of its own")
         }
     }
     let (gate, access_changed) = access::reconcile::start_gate(&client, args.access_mode).await;
@@ -284,6 +288,9 @@ async fn run_controllers(
         }
     }
 }
+
+/// How long the start waits for GetCallerIdentity.
+const LEARN_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long running reconciles may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -105,7 +105,11 @@ class Release:
                 {"name": "KUBERNETES_SERVICE_PORT", "value": port},
                 {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},
                 {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
+                # STS (GetCallerIdentity at start) answers from the emulator too.
+                {"name": "AWS_ENDPOINT_URL_STS", "value": self.env["AWS_ENDPOINT_URL"]},
             ],
+            # The node tests are about pods; tenancy is tested end to end (tests/e2e/test_access.py).
+            "accessMode": "operator-identity",
             "tolerations": [{"key": key, "operator": "Exists", "effect": effect}],
         }
         self.overrides.update(overrides)
