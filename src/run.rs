@@ -138,7 +138,10 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         crate::kit::Kit::new(client.clone(), settings.clone(), metrics.clone()),
         aws.clone(),
     ));
-    let access_tasks = spawn_access_tasks(&client, &args, gate, access_ctx, &access_changed);
+    // The access controller writes status and the admission ConfigMap: the leader's work.
+    let access_changed_for_tasks = access_changed.clone();
+    let start_access_tasks =
+        || spawn_access_tasks(&client, &args, gate, access_ctx, &access_changed_for_tasks);
     let aws_for_stages = aws.clone();
     let settings_for_stages = settings.clone();
     let ctx = Arc::new(Context::new(client.clone(), aws, settings, metrics.clone()));
@@ -165,6 +168,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         }
         info!("leading");
         metrics.leader.set(1);
+        let access_tasks = start_access_tasks();
         // Losing the lease (or not renewing it within the renew deadline) ends the process: a
         // replica that may no longer write must not. The fence has already stopped its writes.
         tokio::select! {
@@ -176,14 +180,14 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
                 return Err(format!("{reason}; exiting so that only the leader writes"));
             }
         }
+        stop(access_tasks);
     } else {
         metrics.leader.set(1);
+        let access_tasks = start_access_tasks();
         controllers.await;
+        stop(access_tasks);
     }
     server.abort();
-    for task in access_tasks {
-        task.abort();
-    }
     info!("stopped");
     Ok(())
 }
@@ -212,6 +216,12 @@ async fn stage_controller(
             warn!(error = %e, "cannot list ApiGatewayStages (is the CRD installed? kubectl apply --server-side -f crds/); stages are not managed");
             None
         }
+    }
+}
+
+fn stop(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        task.abort();
     }
 }
 
