@@ -223,3 +223,148 @@ pub fn refused_delete(refusal: Refusal, call: &str) -> Refusal {
     );
     Refusal { message, ..refusal }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+    use kube::runtime::watcher;
+
+    use super::*;
+    use crate::access::types::{Allow, ApiGatewayAccessSpec, QuotaSpec};
+    use crate::aws::fake::FakeAws;
+
+    fn namespace(name: &str, team: &str) -> PartialObjectMeta<Namespace> {
+        let mut meta = PartialObjectMeta::<Namespace>::default();
+        meta.metadata = ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([("team".into(), team.into())])),
+            ..ObjectMeta::default()
+        };
+        meta
+    }
+
+    fn access(name: &str, team: &str, role: Option<&str>) -> ApiGatewayAccess {
+        ApiGatewayAccess::new(
+            name,
+            ApiGatewayAccessSpec {
+                namespace_selector: LabelSelector {
+                    match_labels: Some(BTreeMap::from([("team".into(), team.into())])),
+                    match_expressions: None,
+                },
+                role_arn: role.map(str::to_string),
+                external_id: Some("ext".into()),
+                regions: Some(vec!["us-east-1".into()]),
+                rest_apis: None,
+                allow: Allow::default(),
+                quota: Some(QuotaSpec { rps: 2.0, burst: 4 }),
+            },
+        )
+    }
+
+    fn gate(mode: AccessMode, accesses: Vec<ApiGatewayAccess>) -> Gate {
+        let (namespaces, mut ns_writer) = reflector::store();
+        for ns in [namespace("shop", "shop"), namespace("other", "other")] {
+            ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
+        }
+        let (store, mut writer) = reflector::store();
+        for a in accesses {
+            writer.apply_watcher_event(&watcher::Event::Apply(a));
+        }
+        Gate::new(mode, Some(store), namespaces)
+    }
+
+    #[tokio::test]
+    async fn an_admitted_object_acts_as_its_access_role_with_a_session_naming_its_namespace() {
+        let role = "arn:aws:iam::111122223333:role/apigw-access-shop";
+        let gate = gate(AccessMode::Refuse, vec![access("shop", "shop", Some(role))]);
+        let aws = Arc::new(FakeAws::default());
+        let request = Request {
+            region: "us-east-1",
+            ..Request::default()
+        };
+        let acting = Admitted::admit(&(), &gate, &aws, "shop", None, &request)
+            .await
+            .unwrap();
+        assert_eq!(acting.identity.role_arn.as_deref(), Some(role));
+        assert_eq!(acting.identity.session_name, "apigw-shop");
+        assert_eq!(acting.identity.external_id.as_deref(), Some("ext"));
+        assert_eq!(acting.identity.quota, Some((2.0, 4)));
+        assert_eq!(aws.identities.lock().unwrap().len(), 1);
+        assert_eq!(
+            gate.account_key("shop", None).as_deref(),
+            Some("111122223333")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_object_gets_no_identity_and_so_makes_no_call() {
+        let gate = gate(AccessMode::Refuse, vec![access("shop", "shop", None)]);
+        let aws = Arc::new(FakeAws::default());
+        let anywhere = Request {
+            region: "us-east-1",
+            ..Request::default()
+        };
+        let refused = Admitted::admit(&(), &gate, &aws, "other", None, &anywhere)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused.rule, "spec.namespaceSelector");
+        assert!(
+            aws.identities.lock().unwrap().is_empty(),
+            "no identity set up"
+        );
+        let elsewhere = Request {
+            region: "eu-west-1",
+            ..Request::default()
+        };
+        let refused = Admitted::admit(&(), &gate, &aws, "shop", None, &elsewhere)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused.rule, "spec.regions");
+        assert!(aws.calls.lock().unwrap().is_empty());
+        assert_eq!(gate.account_key("other", None), None);
+        assert_eq!(gate.account_key("shop", None).as_deref(), Some("operator"));
+    }
+
+    #[test]
+    fn without_the_crd_the_refuse_mode_refuses_and_the_other_admits() {
+        let refusing = Gate::empty(AccessMode::Refuse);
+        let refused = refusing.admit("shop", None).unwrap_err();
+        assert!(
+            refused.message.contains("CRD is not installed"),
+            "{}",
+            refused.message
+        );
+        let open = Gate::empty(AccessMode::OperatorIdentity);
+        assert!(matches!(
+            open.admit("shop", None),
+            Ok(Admission::OperatorIdentity)
+        ));
+    }
+
+    #[test]
+    fn the_admission_configmap_lists_each_admitted_namespace_with_its_accesses() {
+        let gate = gate(
+            AccessMode::Refuse,
+            vec![access("b", "shop", None), access("a", "shop", None)],
+        );
+        let data = crate::access::reconcile::admitted_namespaces(&gate);
+        assert_eq!(data, BTreeMap::from([("shop".into(), "a,b".into())]));
+    }
+
+    #[test]
+    fn a_deleted_access_stops_admitting() {
+        let (namespaces, mut ns_writer) = reflector::store();
+        ns_writer.apply_watcher_event(&watcher::Event::Apply(namespace("shop", "shop")));
+        let (store, mut writer) = reflector::store();
+        let a = access("shop", "shop", None);
+        writer.apply_watcher_event(&watcher::Event::Apply(a.clone()));
+        let gate = Gate::new(AccessMode::Refuse, Some(store), namespaces);
+        assert!(gate.admit("shop", None).is_ok());
+        writer.apply_watcher_event(&watcher::Event::Delete(a));
+        assert!(gate.admit("shop", None).is_err());
+    }
+}
