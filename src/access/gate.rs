@@ -236,13 +236,14 @@ mod tests {
     use crate::aws::fake::FakeAws;
 
     fn namespace(name: &str, team: &str) -> PartialObjectMeta<Namespace> {
-        let mut meta = PartialObjectMeta::<Namespace>::default();
-        meta.metadata = ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(BTreeMap::from([("team".into(), team.into())])),
-            ..ObjectMeta::default()
-        };
-        meta
+        PartialObjectMeta::<Namespace> {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(BTreeMap::from([("team".into(), team.into())])),
+                ..ObjectMeta::default()
+            },
+            ..PartialObjectMeta::default()
+        }
     }
 
     fn access(name: &str, team: &str, role: Option<&str>) -> ApiGatewayAccess {
