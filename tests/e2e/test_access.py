@@ -309,3 +309,25 @@ def test_the_admission_configmap_lists_the_admitted_namespaces(kube, emulator, o
     wait_for("the namespace listed with both accesses", lambda: (data() or {}).get(kube.namespace) == expected)
     subprocess.run(["kubectl", "delete", ACCESSES, first, second], check=True, capture_output=True)
     wait_for("the namespace gone from the ConfigMap", lambda: (now := data()) is not None and kube.namespace not in now)
+
+
+def test_a_stage_is_checked_too(kube, emulator, operators, accesses, team):
+    """ApiGatewayStage goes through the same check: refused without an access (zero calls),
+    CreateOrUpdate (it would create the stage) refused by an access that does not allow it."""
+    ids = emulator.api_with_method(integration=HTTP)
+    operators(*REFUSE)
+    stage = {"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiGatewayStage", "metadata": {"name": "prod"},
+             "spec": {"restApiId": ids["restApiId"], "stageName": "prod", "managementPolicy": "CreateOrUpdate"}}
+    before = emulator.calls()
+
+    def stage_ready() -> dict | None:
+        out = kube.run("get", "apigatewaystages.apigw.dev", "prod", "-o", "json").stdout
+        status = json.loads(out).get("status") or {}
+        return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+
+    kube.apply(stage)
+    refused = wait_for("the stage Forbidden", lambda: (c := stage_ready()) and c["reason"] == "Forbidden" and c)
+    assert f"no ApiGatewayAccess admits namespace {kube.namespace}" in refused["message"], refused
+    accesses.apply("no-create", team)
+    wait_for("the stage Forbidden by the access", lambda: (c := stage_ready()) and "spec.allow.createOrUpdate" in c["message"])
+    assert apigw_calls(emulator.calls()) - apigw_calls(before) == 0, "zero AWS calls"
