@@ -31,7 +31,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
-use crate::access::check::Request;
+use crate::access::check::Governed;
 use crate::access::gate::{refused_delete, Admitted};
 use crate::access::Refusal;
 use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority, RetryKind};
@@ -286,36 +286,13 @@ async fn reconcile_inner<A: AwsApi>(
     finish(&api, obj, &ctx, decision).await
 }
 
-/// What the object asks of its access; `rest_api_id` once known (from the spec, the pinned
-/// target or a lookup).
-fn request_of<'a>(
-    obj: &'a ApiGatewayIntegration,
-    default_region: &'a str,
-    rest_api_id: Option<&'a str>,
-) -> Request<'a> {
-    let spec = &obj.spec;
-    Request {
-        region: spec.region.as_deref().unwrap_or(default_region),
-        rest_api_id: spec.rest_api_id.as_deref().or(rest_api_id),
-        rest_api_name: spec.rest_api_name.as_deref(),
-        creates: spec.management_policy == ManagementPolicy::CreateOrUpdate,
-        deletes: spec.deletion_policy == DeletionPolicy::Delete,
-        credentials: spec.credentials.as_deref(),
-    }
-}
-
 /// Step 2: admitted, allowed, and acting as the access's identity.
 async fn admit<'a, A: AwsApi>(
     obj: &ApiGatewayIntegration,
     ctx: &'a Context<A>,
 ) -> Result<Acting<'a, A>, Refusal> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let pinned = obj.status.as_ref().and_then(|s| s.target.as_ref());
-    let pinned_id = pinned.map(|t| t.rest_api_id.as_str());
-    let request = request_of(obj, &ctx.settings.default_region, pinned_id);
-    let access_ref = obj.spec.access_ref.as_deref();
-    let gate = &ctx.settings.gate;
-    Admitted::admit(ctx, gate, &ctx.aws, &namespace, access_ref, &request).await
+    let region = &ctx.settings.default_region;
+    Admitted::admit_object(ctx, &ctx.settings.gate, &ctx.aws, obj, region).await
 }
 
 /// A refused object: Forbidden, one Warning Event (on the change of reason), no AWS call.
@@ -611,11 +588,8 @@ async fn decide<A: AwsApi>(
             }
             Err(e) => return Err(e.into()),
         };
-    if let Err(refusal) = ctx.allows(&request_of(
-        obj,
-        &ctx.settings.default_region,
-        Some(&target.rest_api_id),
-    )) {
+    let request = obj.access_request(&ctx.settings.default_region, Some(&target.rest_api_id));
+    if let Err(refusal) = ctx.allows(&request) {
         return Ok(Decision::without_aws(
             Outcome::Forbidden(refusal.message),
             Some(ctx.jittered_resync()),

@@ -139,6 +139,20 @@ pub struct Request<'a> {
     pub credentials: Option<&'a str>,
 }
 
+/// An object the access check governs: what it asks of its access.
+pub trait Governed: ResourceExt {
+    /// The request, with the REST API id once known (`rest_api_id`: pinned or resolved).
+    fn access_request<'a>(
+        &'a self,
+        default_region: &'a str,
+        rest_api_id: Option<&'a str>,
+    ) -> Request<'a>;
+    /// `spec.accessRef`.
+    fn access_ref(&self) -> Option<&str>;
+    /// The REST API id pinned in `status.target`.
+    fn pinned_rest_api_id(&self) -> Option<&str>;
+}
+
 /// Whether the request stays inside the admission's allow-lists. The operator's own identity
 /// (mode operator-identity) has none.
 pub fn allows(admission: &Admission, request: &Request) -> Result<(), Refusal> {

@@ -11,7 +11,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::ResourceExt;
 
-use super::check::{self, AccessMode, Admission, Refusal, Request};
+use super::check::{self, AccessMode, Admission, Governed, Refusal, Request};
 use super::types::ApiGatewayAccess;
 use crate::aws::identity::{self, Identity, Scoped};
 
@@ -203,6 +203,20 @@ impl<'a, C, A: Scoped> Admitted<'a, C, A> {
         let acting = Admitted::new(ctx, gate, aws, namespace, access_ref).await?;
         acting.allows(request)?;
         Ok(acting)
+    }
+
+    /// The whole access check of `obj`, before any AWS call: [`Admitted::admit`] with its
+    /// namespace, `spec.accessRef` and request (the pinned REST API id, if any).
+    pub async fn admit_object<K: Governed>(
+        ctx: &'a C,
+        gate: &Gate,
+        aws: &Arc<A>,
+        obj: &K,
+        default_region: &str,
+    ) -> Result<Self, Refusal> {
+        let namespace = obj.namespace().unwrap_or_default();
+        let request = obj.access_request(default_region, obj.pinned_rest_api_id());
+        Admitted::admit(ctx, gate, aws, &namespace, obj.access_ref(), &request).await
     }
 
     /// Whether the access allows this request (step "access check", second half; again once

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod gate;
+mod governed;
 pub mod reconcile;
 pub mod types;
 
