@@ -377,6 +377,34 @@ if [ -n "$APISERVER_PORT" ]; then
 fi
 if [ "$NODE_MODE" = 1 ]; then node_start; fi
 
+# kube-apiserver 1.35 stops watching ConfigMap params for good once no binding with a ConfigMap
+# paramKind is left (kubernetes/kubernetes#130887): after a test uninstalls the chart's
+# admission policy, every later one would admit everything. A binding that matches nothing
+# keeps that informer alive for the life of the test environment.
+if [ -n "$APISERVER_PORT" ]; then
+    KEEPER_KUBECTL="$BIN_DIR/kubectl"; [ -x "$KEEPER_KUBECTL" ] || KEEPER_KUBECTL=kubectl
+    "$KEEPER_KUBECTL" --kubeconfig "$STATE/kubeconfig" apply -f - >/dev/null <<'YAML' || testenv_die "creating the ConfigMap-param keeper policy failed; see above"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: testenv-configmap-param-keeper}
+spec:
+  failurePolicy: Ignore
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: ["testenv.invalid"], apiVersions: ["*"], operations: [CREATE], resources: ["nothing"]}
+  validations: [{expression: "true"}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: testenv-configmap-param-keeper}
+spec:
+  policyName: testenv-configmap-param-keeper
+  validationActions: [Deny]
+  paramRef: {name: testenv-keeper, namespace: default, parameterNotFoundAction: Allow}
+YAML
+fi
+
 # --- env.sh ------------------------------------------------------------------
 
 if [ -x "$BIN_DIR/kubectl" ]; then TESTENV_BIN_OUT="$BIN_DIR"; else TESTENV_BIN_OUT=""; fi

@@ -21,10 +21,22 @@ RULES = [
     {"apiGroups": ["apigw.dev"], "resources": ["apigatewayintegrations/status", "apigatewaystages/status"], "verbs": ["patch"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
+# On cluster-scoped objects (issue #14): in the ClusterRole after RULES, or with watchNamespace in
+# a ClusterRole of their own. Never a write of an access's spec.
+ACCESS_RULES = [
+    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayaccesses"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apigw.dev"], "resources": ["apigatewayaccesses/status"], "verbs": ["get", "patch", "update"]},
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+]
+# The admission policy's ConfigMap, in the release namespace (access mode refuse).
+ADMISSION_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["apigw-admission"], "verbs": ["get", "patch", "update"]},
+]
 
 
-def render(name: str, *sets: str, namespace: str = "apigw-system") -> list[dict]:
-    return docs(helm_template([HERE / "values" / f"{name}.yaml"], sets, namespace=namespace).stdout)
+def render(name: str, *sets: str, namespace: str = "apigw-system", release: str = "apigw-operator") -> list[dict]:
+    return docs(helm_template([HERE / "values" / f"{name}.yaml"], sets, release=release, namespace=namespace).stdout)
 
 
 def cargo_version() -> str:
@@ -62,6 +74,9 @@ BAD_VALUES = [
     ("--set", "image.pullPolicy=Sometimes"),
     ("--set", "image.digest=latest"),
     ("--set", "serviceMonitor.interval=often"),
+    ("--set", "accessMode=open"),
+    ("--set", "admissionPolicy.enabled=maybe"),
+    ("--set", "admissionPolicy.unknown=1"),
 ]
 
 
@@ -117,17 +132,109 @@ def test_pod_is_restricted_probed_and_knows_itself(values):
 
 def test_cluster_wide_rbac_is_exactly_the_operators_calls():
     objects = render("default")
-    assert find(objects, "ClusterRole", "apigw-operator")["rules"] == RULES
+    assert find(objects, "ClusterRole", "apigw-operator")["rules"] == RULES + ACCESS_RULES
     binding = find(objects, "ClusterRoleBinding", "apigw-operator")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "apigw-operator"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "apigw-operator", "namespace": "apigw-system"}]
-    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")] \
+        == [("ClusterRole", "apigw-operator"), ("ClusterRoleBinding", "apigw-operator")]
+    # The only Role: the admission ConfigMap's, in the release namespace.
+    assert kinds([o for o in objects if o["kind"] in ("Role", "RoleBinding")]) == [
+        ("Role", "apigw-operator-admission"), ("RoleBinding", "apigw-operator-admission")]
     assert not [a for a in args_of(objects) if a.startswith("--namespace")]
+
+
+def test_the_operator_never_writes_an_access_spec():
+    for objects in (render("default"), render("default", "watchNamespace=shop"), render("namespaced")):
+        for role in (o for o in objects if o["kind"] in ("ClusterRole", "Role")):
+            for rule in role["rules"]:
+                if "apigatewayaccesses" in rule["resources"]:
+                    assert set(rule["verbs"]) <= {"get", "list", "watch"}, (role["metadata"]["name"], rule)
+                if "namespaces" in rule["resources"]:
+                    assert set(rule["verbs"]) <= {"get", "list", "watch"}, (role["metadata"]["name"], rule)
+
+
+def test_admission_role_is_only_the_configmap_in_the_release_namespace():
+    objects = render("default", namespace="platform")
+    role = find(objects, "Role", "apigw-operator-admission")
+    assert role["metadata"]["namespace"] == "platform"
+    assert role["rules"] == ADMISSION_RULES
+    binding = find(objects, "RoleBinding", "apigw-operator-admission")
+    assert binding["metadata"]["namespace"] == "platform"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "apigw-operator-admission"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "apigw-operator", "namespace": "platform"}]
+    assert "--admission-configmap=platform/apigw-admission" in args_of(objects)
+
+
+def test_admission_policy_follows_the_access_mode():
+    objects = render("default", namespace="platform")
+    assert "--access-mode=refuse" in args_of(objects)
+    policy = find(objects, "ValidatingAdmissionPolicy", "apigw-operator-access")
+    spec = policy["spec"]
+    assert spec["paramKind"] == {"apiVersion": "v1", "kind": "ConfigMap"}
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [{
+        "apiGroups": ["apigw.dev"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+        "resources": ["apigatewayintegrations", "apigatewaystages"], "scope": "Namespaced"}]
+    assert spec["matchConditions"] == [{"name": "spec-written", "expression": "oldObject == null || object.spec != oldObject.spec"}]
+    assert len(spec["validations"]) == 2 and all(v["reason"] == "Forbidden" for v in spec["validations"])
+    binding = find(objects, "ValidatingAdmissionPolicyBinding", "apigw-operator-access")
+    assert binding["spec"] == {
+        "policyName": "apigw-operator-access", "validationActions": ["Deny"],
+        "paramRef": {"name": "apigw-admission", "namespace": "platform", "parameterNotFoundAction": "Allow"}}
+    # operator-identity refuses nothing: nothing to say early, no ConfigMap, no Role for it.
+    for sets in (["accessMode=operator-identity"], ["admissionPolicy.enabled=false"]):
+        objects = render("default", *sets)
+        assert not [o for o in objects if o["kind"].startswith("ValidatingAdmissionPolicy")], sets
+        assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")], sets
+        assert not [a for a in args_of(objects) if a.startswith("--admission-configmap")], sets
+        assert find(objects, "ClusterRole", "apigw-operator")["rules"] == RULES + ACCESS_RULES
+    assert "--access-mode=operator-identity" in args_of(render("default", "accessMode=operator-identity"))
+    assert "--access-mode=refuse" in args_of(render("default", "admissionPolicy.enabled=false"))
+
+
+def test_admission_policy_needs_kubernetes_1_30():
+    """admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy is GA in 1.30; the chart
+    supports 1.27. Before, the reconcile's check alone refuses."""
+    old = docs(helm("template", "apigw-operator", str(CHART), "-n", "apigw-system", "--kube-version", "1.29.4").stdout)
+    assert not [o for o in old if o["kind"].startswith("ValidatingAdmissionPolicy")]
+    assert not [o for o in old if o["kind"] == "Role"]
+    assert "--access-mode=refuse" in args_of(old)
+    assert not [a for a in args_of(old) if a.startswith("--admission-configmap")]
+    new = docs(helm("template", "apigw-operator", str(CHART), "-n", "apigw-system", "--kube-version", "1.30.0-eks-1").stdout)
+    find(new, "ValidatingAdmissionPolicy", "apigw-operator-access")
+
+
+def test_two_releases_do_not_share_a_policy():
+    """The policy and its binding are cluster-scoped: named after the release's full name, each
+    bound to the ConfigMap of its own namespace."""
+    names = set()
+    for release, namespace in (("team-a", "ops-a"), ("team-b", "ops-b")):
+        objects = render("default", release=release, namespace=namespace)
+        policy = find(objects, "ValidatingAdmissionPolicy")
+        binding = find(objects, "ValidatingAdmissionPolicyBinding")
+        assert policy["metadata"]["name"] == binding["metadata"]["name"] == f"{release}-apigw-operator-access"
+        assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+        assert binding["spec"]["paramRef"]["namespace"] == namespace
+        names.add(policy["metadata"]["name"])
+    assert len(names) == 2
+    policy = find(render("default", "fullnameOverride=apigw"), "ValidatingAdmissionPolicy")
+    assert policy["metadata"]["name"] == "apigw-access"
 
 
 def test_watch_namespace_gives_a_role_and_passes_namespace():
     objects = render("default", "watchNamespace=shop")
-    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    # Cluster-wide, only what is cluster-scoped: accesses and namespaces.
+    assert kinds([o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]) == [
+        ("ClusterRole", "apigw-operator-cluster"), ("ClusterRoleBinding", "apigw-operator-cluster")]
+    assert find(objects, "ClusterRole", "apigw-operator-cluster")["rules"] == ACCESS_RULES
+    cluster_binding = find(objects, "ClusterRoleBinding", "apigw-operator-cluster")
+    assert cluster_binding["roleRef"]["name"] == "apigw-operator-cluster"
+    assert cluster_binding["subjects"] == [{"kind": "ServiceAccount", "name": "apigw-operator", "namespace": "apigw-system"}]
+    # The admission policy applies to the watched namespace only.
+    vap_binding = find(objects, "ValidatingAdmissionPolicyBinding", "apigw-operator-access")
+    assert vap_binding["spec"]["matchResources"] == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}
+    assert "matchResources" not in find(render("default"), "ValidatingAdmissionPolicyBinding")["spec"]
     role = find(objects, "Role", "apigw-operator")
     assert role["metadata"]["namespace"] == "shop"
     assert role["rules"] == RULES
@@ -142,7 +249,7 @@ def test_leader_election_follows_replicas():
     single = render("default")
     assert "--leader-elect" not in args_of(single)
     assert find(single, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
-    assert not [o for o in single if o["kind"] == "Role"]
+    assert not [o for o in single if o["kind"] == "Role" and o["metadata"]["name"].endswith("-leader-election")]
     for objects in (render("default", "replicaCount=2"), render("default", "leaderElection.enabled=true")):
         args = args_of(objects)
         assert "--leader-elect" in args
@@ -176,7 +283,9 @@ def test_irsa_annotation_and_values_become_flags():
 def test_optional_objects():
     assert kinds(render("default")) == [
         ("ClusterRole", "apigw-operator"), ("ClusterRoleBinding", "apigw-operator"), ("Deployment", "apigw-operator"),
+        ("Role", "apigw-operator-admission"), ("RoleBinding", "apigw-operator-admission"),
         ("Service", "apigw-operator-metrics"), ("ServiceAccount", "apigw-operator"),
+        ("ValidatingAdmissionPolicy", "apigw-operator-access"), ("ValidatingAdmissionPolicyBinding", "apigw-operator-access"),
     ]
     ha = render("ha")
     monitor = find(ha, "ServiceMonitor")
@@ -216,5 +325,6 @@ def test_package_holds_the_crd_schema_and_templates(tmp_path):
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
     for path in ["Chart.yaml", "values.yaml", "values.schema.json", "README.md", *(f"crds/{c.name}" for c in CRDS),
-                 "templates/deployment.yaml", "templates/rbac.yaml", "templates/NOTES.txt"]:
+                 "templates/deployment.yaml", "templates/rbac.yaml", "templates/admission-policy.yaml",
+                 "templates/NOTES.txt"]:
         assert f"apigw-operator/{path}" in names, path

@@ -10,12 +10,15 @@ import yaml
 
 from shiplib import CRD, CRDS, DEPLOY, compare_golden, docs, find, helm_template, kinds, kubectl, kubectl_json, need_env, wait_for
 
+CLUSTER_SCOPED = ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                  "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 HELM_ONLY_LABELS = re.compile(r"^\s+(helm\.sh/chart|app\.kubernetes\.io/managed-by): .*\n", re.M)
 # deploy/ file ← chart templates it holds, in order.
 GENERATED = {
     "rbac.yaml": ["serviceaccount.yaml", "rbac.yaml"],
     "deployment.yaml": ["deployment.yaml"],
     "service.yaml": ["service.yaml"],
+    "admission-policy.yaml": ["admission-policy.yaml"],
 }
 HEADER = ("# Generated from charts/apigw-operator (helm template apigw-operator -n apigw-system, default values,\n"
           "# without Helm's labels). Edit the chart, then run: UPDATE_GOLDEN=1 $PY -m pytest tests/ship/test_deploy.py\n")
@@ -54,9 +57,8 @@ def build() -> list[dict]:
 def test_kustomize_builds_the_same_objects_as_the_chart():
     objects = build()
     chart = docs(helm_template().stdout)
-    assert kinds(objects) == sorted(kinds(chart) + [("CustomResourceDefinition", "apigatewayintegrations.apigw.dev"),
-                                                     ("CustomResourceDefinition", "apigatewaystages.apigw.dev"),
-                                                     ("Namespace", "apigw-system")])
+    crds = [("CustomResourceDefinition", yaml.safe_load(crd.read_text())["metadata"]["name"]) for crd in CRDS]
+    assert kinds(objects) == sorted(kinds(chart) + crds + [("Namespace", "apigw-system")])
     for obj in chart:
         mine = find(objects, obj["kind"], obj["metadata"]["name"])
         for key in set(obj) - {"metadata"}:
@@ -66,8 +68,38 @@ def test_kustomize_builds_the_same_objects_as_the_chart():
         generated = yaml.safe_load(crd.read_text())
         assert find(objects, "CustomResourceDefinition", generated["metadata"]["name"]) == generated
     for obj in objects:
-        if obj["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"]["namespace"] == "apigw-system", obj["metadata"]
+
+
+def test_kustomization_lists_every_file():
+    """Each generated file and CRD is a resource of the base (a file left out, such as the
+    admission policy, would silently not be installed)."""
+    resources = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
+    for name in GENERATED:
+        assert name in resources, f"deploy/kustomization.yaml does not list {name}"
+    for crd in CRDS:
+        assert f"crds/{crd.name}" in resources, f"deploy/kustomization.yaml does not list crds/{crd.name}"
+
+
+def test_admission_policy_is_bound_to_the_configmap_in_apigw_system():
+    objects = build()
+    namespace = find(objects, "Namespace")["metadata"]["name"]
+    assert namespace == "apigw-system"
+    policy = find(objects, "ValidatingAdmissionPolicy", "apigw-operator-access")
+    assert policy["spec"]["paramKind"] == {"apiVersion": "v1", "kind": "ConfigMap"}
+    binding = find(objects, "ValidatingAdmissionPolicyBinding", "apigw-operator-access")
+    assert binding["spec"]["policyName"] == "apigw-operator-access"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["paramRef"] == {"name": "apigw-admission", "namespace": namespace,
+                                           "parameterNotFoundAction": "Allow"}
+    # The operator keeps that ConfigMap: the Deployment names it, and the Role lets it.
+    args = find(objects, "Deployment", "apigw-operator")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--access-mode=refuse" in args and f"--admission-configmap={namespace}/apigw-admission" in args
+    role = find(objects, "Role", "apigw-operator-admission")
+    assert role["metadata"]["namespace"] == namespace
+    assert {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["apigw-admission"],
+            "verbs": ["get", "patch", "update"]} in role["rules"]
 
 
 def test_server_side_apply_succeeds_and_is_idempotent():
@@ -77,7 +109,17 @@ def test_server_side_apply_succeeds_and_is_idempotent():
     kubectl("apply", "--server-side", "--dry-run=server", "-f", str(DEPLOY / "namespace.yaml"),
             "-f", str(DEPLOY / "crds"))
     # Then for real. apigw-system is kept (namespaces cannot be deleted here) and the CRD is the
-    # one every test uses; the operator objects stay, pods never start without a kubelet.
+    # one every test uses; the operator objects stay, pods never start without a kubelet. The
+    # admission policy and its binding do not: cluster-wide, they would refuse every object of
+    # other tests as soon as something wrote apigw-system/apigw-admission.
+    try:
+        applied_and_idempotent()
+    finally:
+        kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", "apigw-operator-access",
+                "--ignore-not-found")
+
+
+def applied_and_idempotent():
     applied = kubectl("apply", "--server-side", "-k", str(DEPLOY))
     out = applied.stdout
     # apigw-system enforces the restricted Pod Security Standard: the API server would warn

@@ -81,3 +81,40 @@ turn and watch the operator fail).
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/*
+The rules on cluster-scoped objects (issue #14, tenancy): in the ClusterRole after the rules
+above, or, with watchNamespace, in a ClusterRole of their own (a Role cannot grant them). The
+operator never writes an access's spec (the platform team does): no create, update, patch or
+delete on apigatewayaccesses itself.
+*/}}
+{{- define "apigw-operator.accessRules" -}}
+# Watch ApiGatewayAccesses: which namespaces each admits, with which identity and allow-lists.
+- apiGroups: ["apigw.dev"]
+  resources: ["apigatewayaccesses"]
+  verbs: ["get", "list", "watch"]
+# Write an access's status (Ready, the account, the number of namespaces it admits).
+- apiGroups: ["apigw.dev"]
+  resources: ["apigatewayaccesses/status"]
+  verbs: ["get", "patch", "update"]
+# Watch namespaces, read-only: their labels decide which accesses' namespaceSelectors admit them.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{/*
+"true" when the chart installs the ValidatingAdmissionPolicy and the operator keeps its
+ConfigMap (--admission-configmap): access mode refuse (with operator-identity nothing is refused,
+so there is nothing to tell early), admissionPolicy.enabled, and Kubernetes 1.30 or later
+(admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy; the chart supports older versions,
+where the reconcile's check alone refuses).
+*/}}
+{{- define "apigw-operator.admissionPolicy" -}}
+{{- if and (eq .Values.accessMode "refuse") .Values.admissionPolicy.enabled (semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version) }}true{{ end }}
+{{- end }}
+
+{{/* The ConfigMap the operator keeps for the policy: one key per admitted namespace. */}}
+{{- define "apigw-operator.admissionConfigMap" -}}
+apigw-admission
+{{- end }}
