@@ -34,6 +34,9 @@ pub enum Command {
     },
     /// Print the patch operations a manifest needs against a live integration.
     Plan(PlanArgs),
+    /// Print one ApiGatewayIntegration manifest per method integration of an existing REST
+    /// API, with what AWS holds (it only reads): applying them changes nothing in AWS.
+    Import(ImportArgs),
     /// Print the version.
     Version,
 }
@@ -164,6 +167,51 @@ pub struct PlanArgs {
     /// equivalent `aws apigateway` commands, quoted for a POSIX shell.
     #[arg(short, long, value_enum, default_value_t = Output::Json)]
     pub output: Output,
+}
+
+/// `apigw-operator import`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("api").required(true).args(["rest_api_id", "rest_api_name"])))]
+pub struct ImportArgs {
+    /// The REST API's id (the manifests name it by id).
+    #[arg(long)]
+    pub rest_api_id: Option<String>,
+    /// The REST API's name, which must be unique in the account and Region (the manifests name
+    /// it by name).
+    #[arg(long)]
+    pub rest_api_name: Option<String>,
+    /// The Region (written to spec.region); else the default chain's.
+    #[arg(long, env = "APIGW_REGION")]
+    pub region: Option<String>,
+    /// The API Gateway endpoint URL (else AWS_ENDPOINT_URL).
+    #[arg(long, env = "APIGW_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// metadata.namespace of every manifest.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Prepended to every name (names come from path and method: /pets/{petId} POST →
+    /// PREFIX-pets-petid-post).
+    #[arg(long, default_value = "")]
+    pub name_prefix: String,
+    /// Only resources whose path matches this pattern (`*` any run of characters, `?` one).
+    #[arg(long, value_name = "GLOB")]
+    pub only_path: Option<String>,
+    /// spec.managementPolicy of every manifest.
+    #[arg(long, value_parser = ["Update", "Observe"], default_value = "Update")]
+    pub policy: String,
+    /// all: every field AWS holds; minimal: only fields that differ from AWS's defaults.
+    #[arg(long, value_enum, default_value_t = crate::import::Fields::All)]
+    pub fields: crate::import::Fields,
+    /// Name resources by id (spec.resourceId) instead of by path.
+    #[arg(long)]
+    pub by_resource_id: bool,
+    /// Print static request-parameter values (in single quotes) as 'REDACTED' (applying such a
+    /// manifest then changes them in AWS: fill them in first).
+    #[arg(long)]
+    pub redact: bool,
+    /// yaml (one document per object) or json (a List).
+    #[arg(short, long, value_parser = ["yaml", "json"], default_value = "yaml")]
+    pub output: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod crd;
+pub mod import;
 pub mod integration;
 pub mod kit;
 pub mod leader;

@@ -44,6 +44,24 @@ fn main() {
             }
             status
         }
+        Command::Import(args) => {
+            let outcome = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))
+                .and_then(|runtime| runtime.block_on(apigw_operator::import::run(&args)));
+            match outcome {
+                Ok((stdout, stderr)) => {
+                    print!("{stdout}");
+                    eprint!("{stderr}");
+                    0
+                }
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    1
+                }
+            }
+        }
         Command::Version => {
             println!("apigw-operator {}", env!("CARGO_PKG_VERSION"));
             0

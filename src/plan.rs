@@ -419,4 +419,4 @@ pub mod responses;
 #[cfg(test)]
 pub(crate) mod aws_model;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

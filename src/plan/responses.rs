@@ -286,4 +286,4 @@ fn evidenced_patch(
 #[cfg(test)]
 pub(crate) mod aws_model;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

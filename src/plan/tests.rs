@@ -573,7 +573,7 @@ fn any_of<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strate
 
 /// A live integration as AWS could hold it, with defaults sometimes filled and sometimes
 /// omitted (as moto does).
-fn live_integration() -> impl Strategy<Value = Integration> {
+pub(crate) fn live_integration() -> impl Strategy<Value = Integration> {
     let types = any_of(IntegrationType::ALL);
     (
         types,

@@ -2,7 +2,12 @@
 installed (cluster-wide, leader election on) and the operator runs as its pod, authenticated by
 its projected token. With every rule the scenario works; with any single rule removed from the
 installed ClusterRole or leader-election Role (and a new pod started under it), a named part
-breaks, each in its own way; the rule is restored afterwards."""
+breaks, each in its own way; the rule is restored afterwards.
+
+The release runs in --access-mode operator-identity (nodelib's values), so the chart renders no
+admission Role: its two rules (the admission ConfigMap) are proven by tests/ship/test_rbac.py,
+whose release runs in refuse mode under the same rules. Here, without the access or namespace
+rules the pod logs the refused list and keeps working as the operator's identity."""
 
 from __future__ import annotations
 
@@ -13,7 +18,10 @@ import pytest
 
 from nodelib import (PUT_HTTP, Emulator, Release, kubectl, kubectl_json, new_release, node_env, uninstall,
                      wait_for)
-from test_rbac import CASES, FORBIDDEN  # tests/ship/test_rbac.py: the same cases, one per rule
+from test_rbac import ACCESSES, CASES, FORBIDDEN  # tests/ship/test_rbac.py: the same cases, one per rule
+
+# The roles this release has (no admission Role in operator-identity mode; see above).
+POD_CASES = [c for c in CASES if c[0] in ("clusterrole", "leader-election")]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +52,9 @@ def permission(r: Release, case: str) -> tuple[str, ...]:
         "events": ("create", "events.events.k8s.io", "-n", ns),
         "lease-create": ("create", "leases.coordination.k8s.io", "-n", ns),
         "lease-get-patch": ("get", f"leases.coordination.k8s.io/{r.full}", "-n", ns),
+        "access-read": ("list", ACCESSES, "--all-namespaces"),
+        "access-status": ("patch", ACCESSES, "--subresource=status", "--all-namespaces"),
+        "namespaces": ("watch", "namespaces", "--all-namespaces"),
     }[case]
 
 
@@ -73,7 +84,7 @@ def logs(r: Release, pod: str, previous: bool = False) -> str:
 def test_every_rule_has_a_case(rel):
     for role in ("clusterrole", "leader-election"):
         rules = kubectl_json("get", *role_ref(rel, role))["rules"]
-        assert sorted(i for r, i, _ in CASES if r == role) == list(range(len(rules))), (role, rules)
+        assert sorted(i for r, i, _ in POD_CASES if r == role) == list(range(len(rules))), (role, rules)
 
 
 def test_with_every_rule_the_pod_works(rel, emulator):
@@ -90,7 +101,7 @@ def test_with_every_rule_the_pod_works(rel, emulator):
     assert not re.search(FORBIDDEN, logs(rel, pod)), logs(rel, pod)
 
 
-@pytest.mark.parametrize("role,index,case", CASES, ids=[c for _, _, c in CASES])
+@pytest.mark.parametrize("role,index,case", POD_CASES, ids=[c for _, _, c in POD_CASES])
 def test_removing_a_rule_breaks_the_pod(rel, emulator, role, index, case):
     ref = role_ref(rel, role)
     original = kubectl_json("get", *ref)["rules"]
@@ -132,6 +143,24 @@ def test_removing_a_rule_breaks_the_pod(rel, emulator, role, index, case):
             wait_for("the pod to log the refused status patch",
                      lambda: re.search(r'cannot patch resource \\?"apigatewayintegrations/status\\?"', logs(rel, pod)), 60)
             assert "status" not in rel.kube.get(name)
+        elif case in ("access-read", "namespaces"):
+            # The access check's caches cannot fill: logged; objects act as the operator's
+            # identity (this release's mode), so the scenario still works.
+            resource = "apigatewayaccesses" if case == "access-read" else "namespaces"
+            wait_for(f"the pod to log the refused list of {resource}",
+                     lambda: re.search(rf'cannot (list|watch) resource \\?"{resource}\\?"', logs(rel, pod)), 90)
+            rel.kube.apply(rel.manifest(name, ids, timeoutInMillis=1000))
+            rel.kube.wait_ready(name, timeout=90)
+        elif case == "access-status":
+            idle = f"{rel.full}-idle"
+            kubectl("apply", "-f", "-", input=json.dumps({
+                "apiVersion": "apigw.dev/v1alpha1", "kind": "ApiGatewayAccess", "metadata": {"name": idle},
+                "spec": {"namespaceSelector": {"matchLabels": {"node.apigw.dev/none": idle}}}}))
+            try:
+                wait_for("the pod to log the refused access status patch",
+                         lambda: re.search(r'cannot patch resource \\?"apigatewayaccesses/status\\?"', logs(rel, pod)), 90)
+            finally:
+                kubectl("delete", ACCESSES, idle, "--ignore-not-found")
         elif case == "events":
             rel.kube.apply(rel.manifest(name, ids, timeoutInMillis=1000))
             rel.kube.wait_ready(name, timeout=90)

@@ -366,7 +366,7 @@ fn handling() -> impl Strategy<Value = Option<String>> {
     )
 }
 
-fn live_map() -> impl Strategy<Value = BTreeMap<String, IntegrationResponse>> {
+pub(crate) fn live_map() -> impl Strategy<Value = BTreeMap<String, IntegrationResponse>> {
     prop::collection::btree_map(
         prop::sample::select(CODES).prop_map(str::to_string),
         (
