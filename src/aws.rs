@@ -225,6 +225,9 @@ pub struct AwsSettings {
     pub rps: f64,
     /// Token bucket size (default 40).
     pub burst: u32,
+    /// Lower the rate on a 429 the bucket allowed (another tool draws on the account), and
+    /// recover it on clean answers; see [`crate::quota`]. Default off.
+    pub adaptive_rate: bool,
     /// How long a name or path lookup is cached (default 5 min).
     pub lookup_ttl: Duration,
     /// CreateDeployment's own quota: one call per this interval per account and Region, on top
@@ -251,6 +254,7 @@ impl Default for AwsSettings {
             max_attempts: 3,
             rps: 10.0,
             burst: 40,
+            adaptive_rate: false,
             lookup_ttl: Duration::from_secs(300),
             deployment_interval: Duration::from_secs(5),
             observer: None,
@@ -272,6 +276,7 @@ impl fmt::Debug for AwsSettings {
             .field("max_attempts", &self.max_attempts)
             .field("rps", &self.rps)
             .field("burst", &self.burst)
+            .field("adaptive_rate", &self.adaptive_rate)
             .field("lookup_ttl", &self.lookup_ttl)
             .field("observer", &self.observer.as_ref().map(|_| "..."))
             .field("write_fence", &self.write_fence.as_ref().map(|_| "..."))
@@ -542,10 +547,10 @@ impl SdkAws {
                 let settings = &self.inner.settings;
                 let (rps, burst) = self.inner.quota.unwrap_or((settings.rps, settings.burst));
                 Buckets {
-                    quota: Arc::new(Quota::new(
-                        rps,
-                        crate::quota::burst_after_jitter_margin(rps, burst),
-                    )),
+                    quota: Arc::new(
+                        Quota::new(rps, crate::quota::burst_after_jitter_margin(rps, burst))
+                            .with_adaptation(settings.adaptive_rate),
+                    ),
                     deployments: Arc::new(deployment_quota(settings.deployment_interval)),
                 }
             })
@@ -660,6 +665,11 @@ impl SdkAws {
             Ok(_) => "ok",
             Err(e) => e.category(),
         };
+        if outcome == "throttled" {
+            r.quota.throttled();
+        } else {
+            r.quota.answered();
+        }
         match &result {
             Ok(_) => {
                 debug!(region = %r.region, operation, outcome, elapsed = ?started.elapsed(), "AWS call")

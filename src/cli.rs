@@ -76,6 +76,12 @@ pub struct RunArgs {
     /// Burst of AWS management calls above the rate.
     #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub aws_burst: u32,
+    /// Lower the rate (halve it, at most once a second, down to a tenth) when AWS answers 429
+    /// to a call the bucket allowed, as another tool on the account is drawing on its quota;
+    /// recover it by 5 % of --aws-rps per second of clean answers. Off by default until
+    /// `make bench` measures it against a neighbour.
+    #[arg(long, env = "APIGW_AWS_ADAPTIVE_RATE")]
+    pub aws_adaptive_rate: bool,
     /// What happens to an object whose namespace no ApiGatewayAccess admits: `refuse`
     /// (Ready=False, Forbidden, no AWS call) or `operator-identity` (it acts as the operator,
     /// with no allow-list: single-team clusters and upgrades).

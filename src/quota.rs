@@ -29,6 +29,15 @@
 //! **Limits.** `rps <= 0` (or not finite) means "no limit" (every acquire returns at once);
 //! `burst` is at least 1.
 //!
+//! **Adaptation** (opt-in, [`Quota::with_adaptation`]). The account's quota is shared with every
+//! other tool on it. A 429 that AWS answers to a request the bucket allowed means someone else
+//! is drawing on it: [`Quota::throttled`] halves the refill rate ([`DECREASE_FACTOR`]), once per
+//! [`DECREASE_COOLDOWN`] (the requests already in flight when AWS started refusing all come
+//! back 429 and are one signal), never below [`MIN_SHARE`] of the configured rate. Clean answers
+//! ([`Quota::answered`]) bring it back linearly, [`RECOVERY_PER_SECOND`] of the configured rate
+//! for each second since the last change, never above it: the additive-increase /
+//! multiplicative-decrease rule that lets several senders share one bottleneck fairly.
+//!
 //! Time is `tokio::time`, so tests can pause it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,6 +66,9 @@ pub struct Quota {
     changes_done: Notify,
     /// When a starving `Drift` caller last took a token.
     last_starved_drift: Mutex<Option<Instant>>,
+    /// Whether 429s lower the rate (see the module documentation).
+    adaptive: bool,
+    rate: Mutex<Rate>,
 }
 
 /// A `Drift` caller waiting this long stops yielding to `Change` callers.
@@ -64,6 +76,24 @@ pub const DRIFT_STARVES_AFTER: Duration = Duration::from_secs(10);
 
 /// The share of the refill rate starving `Drift` callers may take.
 pub const DRIFT_SHARE: f64 = 0.1;
+
+/// The refill rate is multiplied by this on a 429 the bucket allowed.
+pub const DECREASE_FACTOR: f64 = 0.5;
+/// 429s closer together than this lower the rate once.
+pub const DECREASE_COOLDOWN: Duration = Duration::from_secs(1);
+/// The rate never drops below this share of the configured one (progress goes on).
+pub const MIN_SHARE: f64 = 0.1;
+/// Clean answers restore this share of the configured rate per second: from the floor to the
+/// full rate in 18 s.
+pub const RECOVERY_PER_SECOND: f64 = 0.05;
+
+/// The adapted refill rate and when it last changed.
+#[derive(Debug)]
+struct Rate {
+    current: f64,
+    changed: Instant,
+    last_decrease: Option<Instant>,
+}
 
 #[derive(Debug)]
 struct Bucket {
@@ -125,7 +155,63 @@ impl Quota {
             drift_waiting: AtomicUsize::new(0),
             changes_done: Notify::new(),
             last_starved_drift: Mutex::new(None),
+            adaptive: false,
+            rate: Mutex::new(Rate {
+                current: rps,
+                changed: Instant::now(),
+                last_decrease: None,
+            }),
         }
+    }
+
+    /// This bucket, lowering its rate on 429s it allowed when `on` (see the module
+    /// documentation).
+    pub fn with_adaptation(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+
+    /// The refill rate now: the configured one, or lower after 429s.
+    pub fn current_rps(&self) -> f64 {
+        self.rate.lock().unwrap().current
+    }
+
+    /// AWS answered 429 to a request this bucket allowed.
+    pub fn throttled(&self) {
+        if !self.adaptive || self.unlimited() {
+            return;
+        }
+        let mut bucket = self.bucket.lock().unwrap();
+        // Tokens so far accrued at the old rate.
+        self.refill(&mut bucket);
+        let mut rate = self.rate.lock().unwrap();
+        let now = Instant::now();
+        if rate
+            .last_decrease
+            .is_some_and(|at| now.saturating_duration_since(at) < DECREASE_COOLDOWN)
+        {
+            return;
+        }
+        rate.current = (rate.current * DECREASE_FACTOR).max(self.rps * MIN_SHARE);
+        rate.changed = now;
+        rate.last_decrease = Some(now);
+    }
+
+    /// AWS answered a request this bucket allowed without a 429.
+    pub fn answered(&self) {
+        if !self.adaptive || self.unlimited() {
+            return;
+        }
+        let mut bucket = self.bucket.lock().unwrap();
+        self.refill(&mut bucket);
+        let mut rate = self.rate.lock().unwrap();
+        if rate.current >= self.rps {
+            return;
+        }
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(rate.changed).as_secs_f64();
+        rate.current = (rate.current + self.rps * RECOVERY_PER_SECOND * elapsed).min(self.rps);
+        rate.changed = now;
     }
 
     /// The refill rate in tokens per second (0: unlimited).
@@ -168,7 +254,7 @@ impl Quota {
     fn refill(&self, bucket: &mut Bucket) {
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rps).min(self.burst);
+        bucket.tokens = (bucket.tokens + elapsed * self.current_rps()).min(self.burst);
         bucket.last = now;
     }
 
@@ -182,7 +268,7 @@ impl Quota {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            let secs = (need - bucket.tokens) / self.rps;
+            let secs = (need - bucket.tokens) / self.current_rps();
             // Whole milliseconds, rounded up: tokio's timer has 1 ms resolution.
             Err(Duration::from_millis(
                 (secs * 1e3 - 1e-6).ceil().max(1.0) as u64
@@ -240,7 +326,7 @@ impl Quota {
 
     /// A token for a starving `Drift` caller: any token, at most [`DRIFT_SHARE`] of the rate.
     fn try_take_starving(&self) -> Result<(), Duration> {
-        let spacing = Duration::from_secs_f64(1.0 / (self.rps * DRIFT_SHARE));
+        let spacing = Duration::from_secs_f64(1.0 / (self.current_rps() * DRIFT_SHARE));
         let mut last = self.last_starved_drift.lock().unwrap();
         if let Some(at) = *last {
             let next = at + spacing;
@@ -492,6 +578,56 @@ mod tests {
         let start = Instant::now();
         quota.acquire(Priority::Change).await;
         assert_eq!(ms(start), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_halves_the_rate_once_per_cooldown_down_to_the_floor() {
+        let q = Quota::new(10.0, 1).with_adaptation(true);
+        q.throttled();
+        q.throttled(); // the same burst of 429s
+        assert!((q.current_rps() - 5.0).abs() < 1e-9, "{}", q.current_rps());
+        for _ in 0..10 {
+            tokio::time::advance(DECREASE_COOLDOWN).await;
+            q.throttled();
+        }
+        assert!(
+            (q.current_rps() - 1.0).abs() < 1e-9,
+            "floor: {}",
+            q.current_rps()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lowered_rate_paces_the_bucket() {
+        let q = Quota::new(10.0, 1).with_adaptation(true);
+        q.acquire(Priority::Change).await;
+        q.throttled();
+        let start = Instant::now();
+        for _ in 0..5 {
+            q.acquire(Priority::Change).await;
+        }
+        // 5 tokens at 5 rps: 1 s (at 10 rps it would be 0.5 s).
+        assert_eq!(ms(start), 1000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clean_answers_recover_linearly_and_never_above_the_configured_rate() {
+        let q = Quota::new(10.0, 1).with_adaptation(true);
+        q.throttled();
+        tokio::time::advance(Duration::from_secs(4)).await;
+        q.answered();
+        // 5 + 10 × 0.05 × 4 = 7.
+        assert!((q.current_rps() - 7.0).abs() < 1e-6, "{}", q.current_rps());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        q.answered();
+        assert!((q.current_rps() - 10.0).abs() < 1e-9, "{}", q.current_rps());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_adaptation_a_429_changes_nothing() {
+        let q = Quota::new(10.0, 1);
+        q.throttled();
+        assert_eq!(q.current_rps(), 10.0);
     }
 
     #[tokio::test(start_paused = true)]

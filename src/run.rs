@@ -86,6 +86,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         max_attempts: args.aws_max_attempts,
         rps: args.aws_rps,
         burst: args.aws_burst,
+        adaptive_rate: args.aws_adaptive_rate,
         lookup_ttl: Duration::from_secs(300),
         deployment_interval: Duration::from_secs_f64(args.deployment_interval),
         observer: Some(Arc::new(
