@@ -114,18 +114,20 @@ impl<A: AwsApi> Context<A> {
         obj: &ApiGatewayIntegration,
         target: &ResolvedTarget,
     ) -> Option<String> {
-        other_owner(
-            obj,
-            target,
-            &self.peers_in_account(obj),
-            &self.settings.default_region,
-        )
+        let peers = self.peers_in_account(obj, target);
+        other_owner(obj, target, &peers, &self.settings.default_region)
     }
 
-    /// The watched objects acting in the same account as `obj` (see
-    /// [`crate::access::gate::Gate::account_key`]).
-    fn peers_in_account(&self, obj: &ApiGatewayIntegration) -> Vec<Arc<ApiGatewayIntegration>> {
+    /// The watched objects claiming `target` that act in the same account as `obj` (see
+    /// [`crate::access::gate::Gate::account_key`]). The account is worked out only for the
+    /// claimants of `target`, not for every watched object.
+    fn peers_in_account(
+        &self,
+        obj: &ApiGatewayIntegration,
+        target: &ResolvedTarget,
+    ) -> Vec<Arc<ApiGatewayIntegration>> {
         let gate = &self.settings.gate;
+        let region = &self.settings.default_region;
         let account = |o: &ApiGatewayIntegration| {
             gate.account_key(
                 &o.namespace().unwrap_or_default(),
@@ -135,6 +137,7 @@ impl<A: AwsApi> Context<A> {
         let mine = account(obj);
         self.peers()
             .into_iter()
+            .filter(|peer| claimed_target(peer, region).as_ref() == Some(target))
             .filter(|peer| account(peer) == mine)
             .collect()
     }
@@ -142,7 +145,7 @@ impl<A: AwsApi> Context<A> {
     /// Who takes `target` over when `obj` goes: its owner if that is not `obj`, else the
     /// oldest other claimant that is not being deleted.
     fn successor(&self, obj: &ApiGatewayIntegration, target: &ResolvedTarget) -> Option<String> {
-        let peers = self.peers_in_account(obj);
+        let peers = self.peers_in_account(obj, target);
         let region = &self.settings.default_region;
         other_owner(obj, target, &peers, region).or_else(|| {
             claimants(obj, target, &peers, region)

@@ -82,10 +82,9 @@ impl Gate {
     /// The labels of a namespace (none when the cache does not know it yet: a namespace
     /// created a moment ago; its arrival wakes every object again).
     fn labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        // By key: every reconcile asks, and the cache holds every namespace.
         self.namespaces
-            .state()
-            .iter()
-            .find(|n| n.name_any() == namespace)
+            .get(&reflector::ObjectRef::new(namespace))
             .map(|n| n.labels().clone())
             .unwrap_or_default()
     }
