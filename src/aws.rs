@@ -21,9 +21,12 @@
 //!   again once the listing is older than 30 s (or the TTL, if shorter), so a REST API or
 //!   resource created later is found without waiting for the TTL. Concurrent lookups of the
 //!   same listing share one fetch. [`AwsApi::invalidate_lookups`] forgets a Region's listings.
-//! - **Observer**: [`AwsSettings::observer`] is called once per SDK call (one per page of a
-//!   listing) with AWS's operation name and the outcome (`"ok"` or [`AwsError::category`]);
-//!   retries the SDK makes inside one call are not reported separately.
+//! - **Observer**: [`AwsSettings::observer`] is called once per HTTP attempt (one per page of a
+//!   listing, and once more for every retry the SDK makes inside one call) with AWS's
+//!   operation name and the attempt's outcome by its HTTP status (`"ok"`, `"throttled"`, ...,
+//!   `"unreadable"` for a 2xx the SDK could not parse); a call that never reached AWS (fenced,
+//!   no credentials) is reported once with [`AwsError::category`]. Every attempt also feeds the
+//!   buckets' adaptation ([`crate::quota`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,7 +39,9 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_apigateway::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_apigateway::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_apigateway::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_apigateway::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigateway::Client;
@@ -49,7 +54,7 @@ use crate::crd::ApiGatewayIntegrationSpec;
 use crate::integration::{Integration, IntegrationResponse};
 use crate::plan::responses::{ResponseCall, ResponseCallKind};
 use crate::plan::PatchOperation;
-use crate::quota::Quota;
+use crate::quota::{AccountBuckets, Quota};
 
 pub(crate) mod convert;
 mod error;
@@ -173,28 +178,15 @@ pub trait AwsApi: Scoped + Send + Sync + 'static {
     fn invalidate_lookups(&self, region: &str);
 }
 
-/// Called once per SDK call with AWS's operation name (`GetIntegration`, `UpdateIntegration`,
-/// `PutIntegration`, `DeleteIntegration`, `GetRestApis`, `GetResources`) and the outcome:
-/// `"ok"` or [`AwsError::category`].
+/// Called once per HTTP attempt with AWS's operation name (`GetIntegration`,
+/// `UpdateIntegration`, ..., `Other` for one this crate does not name) and the attempt's
+/// outcome (see the module documentation).
 pub type CallObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
 
 /// Asked right before every write is sent (after its quota token, so a long wait for a token
 /// cannot outlive leadership) and before every SDK retry of a write: `false` means this replica
 /// may no longer write (its leader-election lease was not renewed within the renew deadline).
 pub type WriteFence = Arc<dyn Fn() -> bool + Send + Sync>;
-
-/// CreateDeployment's own bucket: burst 1, a token every `interval` plus a margin; zero means
-/// no limit. With burst 1 there is no burst to shave (as the main bucket does), so the margin
-/// goes on the interval: a request that waited its token here and then left a little sooner
-/// than the one before it (scheduling, a connection) must still reach AWS after AWS's bucket
-/// refilled. 5 % or 100 ms, whichever is more: 5.25 s for AWS's 5 s.
-fn deployment_quota(interval: Duration) -> Quota {
-    if interval.is_zero() {
-        return Quota::new(0.0, 1);
-    }
-    let margin = (interval.as_secs_f64() * 0.05).max(0.1);
-    Quota::new(1.0 / (interval.as_secs_f64() + margin), 1)
-}
 
 /// Whether an AWS operation changes anything (and so must pass the [`WriteFence`]).
 pub fn is_write(operation: &str) -> bool {
@@ -233,8 +225,10 @@ pub struct AwsSettings {
     /// CreateDeployment's own quota: one call per this interval per account and Region, on top
     /// of `rps` (AWS: 1 every 5 s). Zero: no limit of its own.
     pub deployment_interval: Duration,
-    /// Called for every AWS call; see [`CallObserver`].
+    /// Called for every attempt of every AWS call; see [`CallObserver`].
     pub observer: Option<CallObserver>,
+    /// Told how long every quota wait took; see [`crate::quota::WaitObserver`].
+    pub quota_observer: Option<crate::quota::WaitObserver>,
     /// Writes are sent only while this says yes; see [`WriteFence`]. None: always.
     pub write_fence: Option<WriteFence>,
     /// Page size of GetRestApis and GetResources (default and maximum 500). For tests.
@@ -258,6 +252,7 @@ impl Default for AwsSettings {
             lookup_ttl: Duration::from_secs(300),
             deployment_interval: Duration::from_secs(5),
             observer: None,
+            quota_observer: None,
             write_fence: None,
             page_size: 500,
         }
@@ -329,23 +324,17 @@ struct Inner {
 /// handed out so far.
 #[derive(Default)]
 struct Shared {
-    buckets: Mutex<HashMap<(String, String), Buckets>>,
+    buckets: Mutex<HashMap<(String, String), AccountBuckets>>,
     identities: Mutex<HashMap<String, Arc<SdkAws>>>,
-}
-
-#[derive(Clone)]
-struct Buckets {
-    quota: Arc<Quota>,
-    deployments: Arc<Quota>,
 }
 
 /// Everything per Region: the client, the quota, the lookup caches.
 struct Regional {
     region: String,
     client: Client,
-    quota: Arc<Quota>,
-    /// CreateDeployment's sub-bucket; every stage waits in one FIFO queue, so none starves.
-    deployments: Arc<Quota>,
+    /// The account's buckets in this Region; CreateDeployment's is taken by the stage layer
+    /// (every stage waits in one FIFO queue, so none starves).
+    buckets: AccountBuckets,
     /// Bumped by `invalidate_lookups`; listings fetched under an older epoch are stale.
     epoch: AtomicU64,
     /// Name → ids of every REST API of the Region (key "").
@@ -372,21 +361,109 @@ fn not_leader(operation: &str) -> AwsError {
 
 /// Charges every SDK retry attempt (after the first, which the caller paid for) to the Region's
 /// quota.
-/// It also stops an SDK retry of a write once the [`WriteFence`] is closed.
-struct ChargeRetries {
-    quota: Arc<Quota>,
+/// It also stops an SDK retry of a write once the [`WriteFence`] is closed, and reports every
+/// attempt that reached AWS (or timed out, or failed to connect) to the observer and to the
+/// buckets' adaptation: a 429 the SDK retried by itself is still a 429 AWS answered.
+struct Attempts {
+    buckets: AccountBuckets,
     fence: Option<WriteFence>,
+    observer: Option<CallObserver>,
 }
 
-impl fmt::Debug for ChargeRetries {
+impl fmt::Debug for Attempts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChargeRetries").finish_non_exhaustive()
+        f.debug_struct("Attempts").finish_non_exhaustive()
     }
 }
 
-impl Intercept for ChargeRetries {
+/// What one attempt came to, by its HTTP status (AWS's error codes do not change the
+/// category: a 409 is a conflict whatever its code); None when it never reached AWS (no
+/// credentials, say), which the call reports itself.
+fn attempt_outcome(context: &FinalizerInterceptorContextRef<'_>) -> Option<&'static str> {
+    let failed = matches!(context.output_or_error(), Some(Err(_)));
+    if let Some(response) = context.response() {
+        let status = response.status().as_u16();
+        return Some(match status {
+            200..=299 if failed => "unreadable",
+            200..=299 => "ok",
+            429 => "throttled",
+            404 => "not_found",
+            409 => "conflict",
+            401 | 403 => "unauthorized",
+            400..=499 => "invalid",
+            _ => "server",
+        });
+    }
+    match context.output_or_error() {
+        Some(Err(e)) if e.is_timeout_error() => Some("timeout"),
+        Some(Err(e)) if e.is_connector_error() => {
+            Some(if e.as_connector_error().is_some_and(|c| c.is_timeout()) {
+                "timeout"
+            } else {
+                "connection"
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The operations this crate calls, as static names for metrics labels.
+const OPERATIONS: &[&str] = &[
+    "GetIntegration",
+    "UpdateIntegration",
+    "PutIntegration",
+    "DeleteIntegration",
+    "PutIntegrationResponse",
+    "UpdateIntegrationResponse",
+    "DeleteIntegrationResponse",
+    "GetRestApis",
+    "GetResources",
+    "GetStage",
+    "CreateStage",
+    "UpdateStage",
+    "DeleteStage",
+    "GetDeployment",
+    "GetDeployments",
+    "CreateDeployment",
+    "DeleteDeployment",
+];
+
+fn static_operation(name: &str) -> &'static str {
+    OPERATIONS
+        .iter()
+        .find(|op| **op == name)
+        .copied()
+        .unwrap_or("Other")
+}
+
+impl Intercept for Attempts {
     fn name(&self) -> &'static str {
-        "ChargeRetries"
+        "Attempts"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(outcome) = attempt_outcome(context) else {
+            return Ok(());
+        };
+        let operation = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or("");
+        let buckets =
+            std::iter::once(&self.buckets.account).chain(self.buckets.sub_bucket(operation));
+        for bucket in buckets {
+            if outcome == "throttled" {
+                bucket.throttled();
+            } else {
+                bucket.answered();
+            }
+        }
+        if let Some(observer) = &self.observer {
+            observer(static_operation(operation), outcome);
+        }
+        Ok(())
     }
 
     fn read_before_attempt(
@@ -403,7 +480,7 @@ impl Intercept for ChargeRetries {
             if write && self.fence.as_ref().is_some_and(|f| !f()) {
                 return Err("write fenced: the leader-election lease was not renewed".into());
             }
-            self.quota.charge();
+            self.buckets.account.charge();
         }
         Ok(())
     }
@@ -538,7 +615,7 @@ impl SdkAws {
 
     /// The quota buckets of this identity's account in `region`, created on first use with
     /// the access's quota or the settings'.
-    fn buckets(&self, region: &str) -> Buckets {
+    fn buckets(&self, region: &str) -> AccountBuckets {
         let key = (self.account().to_string(), region.to_string());
         let mut buckets = self.inner.shared.buckets.lock().unwrap();
         buckets
@@ -546,13 +623,13 @@ impl SdkAws {
             .or_insert_with(|| {
                 let settings = &self.inner.settings;
                 let (rps, burst) = self.inner.quota.unwrap_or((settings.rps, settings.burst));
-                Buckets {
-                    quota: Arc::new(
-                        Quota::new(rps, crate::quota::burst_after_jitter_margin(rps, burst))
-                            .with_adaptation(settings.adaptive_rate),
-                    ),
-                    deployments: Arc::new(deployment_quota(settings.deployment_interval)),
-                }
+                AccountBuckets::new(
+                    rps,
+                    burst,
+                    settings.adaptive_rate,
+                    settings.deployment_interval,
+                    settings.quota_observer.clone(),
+                )
             })
             .clone()
     }
@@ -567,17 +644,17 @@ impl SdkAws {
         &self.inner.settings
     }
 
-    /// The quota (token bucket) of a Region, for metrics.
+    /// The account's quota bucket in a Region (for tests and metrics).
     pub fn quota(&self, region: &str) -> Arc<Quota> {
-        self.regional(region).quota.clone()
+        self.regional(region).buckets.account.clone()
     }
 
-    /// The Regions used so far, with their quotas.
-    pub fn quotas(&self) -> Vec<(String, Arc<Quota>)> {
-        let regions = self.inner.regions.lock().unwrap();
-        let mut all: Vec<_> = regions
-            .values()
-            .map(|r| (r.region.clone(), r.quota.clone()))
+    /// Every (account, Region) bucket set made so far, by every identity: what metrics show.
+    pub fn buckets_in_use(&self) -> Vec<((String, String), AccountBuckets)> {
+        let buckets = self.inner.shared.buckets.lock().unwrap();
+        let mut all: Vec<_> = buckets
+            .iter()
+            .map(|(k, b)| (k.clone(), b.clone()))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -599,7 +676,7 @@ impl SdkAws {
             return r.clone();
         }
         let settings = &self.inner.settings;
-        let Buckets { quota, deployments } = self.buckets(region);
+        let buckets = self.buckets(region);
         let mut config = aws_sdk_apigateway::config::Builder::from(&self.inner.sdk_config);
         // Like the CLI's --endpoint-url: API Gateway only, not STS or SSO (credentials).
         if let Some(url) = &settings.endpoint_url {
@@ -608,16 +685,16 @@ impl SdkAws {
         let config = config
             .region(Region::new(region.to_owned()))
             .interceptor(nulls::NullMapValues)
-            .interceptor(ChargeRetries {
-                quota: quota.clone(),
+            .interceptor(Attempts {
+                buckets: buckets.clone(),
                 fence: settings.write_fence.clone(),
+                observer: settings.observer.clone(),
             })
             .build();
         let r = Arc::new(Regional {
             region: region.to_owned(),
             client: Client::from_conf(config),
-            quota,
-            deployments,
+            buckets,
             epoch: AtomicU64::new(0),
             rest_apis: LookupCache::default(),
             resources: LookupCache::default(),
@@ -648,8 +725,13 @@ impl SdkAws {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        r.quota.acquire(priority).await;
+        // The operation's own sub-bucket first: waiting there holds no token of the account's.
+        if let Some(sub) = r.buckets.sub_bucket(operation) {
+            sub.acquire(priority).await;
+        }
+        r.buckets.account.acquire(priority).await;
         if is_write(operation) && !self.may_write() {
+            self.observe_unsent(operation, "not_leader");
             return Err(not_leader(operation));
         }
         let started = Instant::now();
@@ -665,10 +747,11 @@ impl SdkAws {
             Ok(_) => "ok",
             Err(e) => e.category(),
         };
-        if outcome == "throttled" {
-            r.quota.throttled();
-        } else {
-            r.quota.answered();
+        // Attempts that reached AWS were reported (and fed the adaptation) by `Attempts`.
+        if let Err(e) = &result {
+            if e.never_sent() {
+                self.observe_unsent(operation, outcome);
+            }
         }
         match &result {
             Ok(_) => {
@@ -678,10 +761,14 @@ impl SdkAws {
                 debug!(region = %r.region, operation, outcome, elapsed = ?started.elapsed(), error = %e, "AWS call failed")
             }
         }
+        result
+    }
+
+    /// Reports a call that never reached AWS (fenced, no credentials).
+    fn observe_unsent(&self, operation: &'static str, outcome: &'static str) {
         if let Some(observer) = &self.inner.settings.observer {
             observer(operation, outcome);
         }
-        result
     }
 
     /// Looks `find` up in a cached listing, fetching it (once for concurrent callers) when it

@@ -70,17 +70,23 @@ pub struct RunArgs {
     /// Objects reconciled at once.
     #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
-    /// AWS management calls per second for each account and Region, shared by all objects.
-    #[arg(long, env = "APIGW_AWS_RPS", default_value_t = 10.0, value_parser = non_negative_rate)]
+    /// The operator's share of each account's API Gateway quota per Region, in management
+    /// calls per second (0: no limit). AWS allows 10 for the whole account; the default takes
+    /// half and leaves the rest to Terraform, CI and the console.
+    #[arg(long, env = "APIGW_AWS_RPS", default_value_t = 5.0, value_parser = non_negative_rate)]
     pub aws_rps: f64,
-    /// Burst of AWS management calls above the rate.
-    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    /// The operator's share of the account's burst (AWS: 40 for the whole account).
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub aws_burst: u32,
+    /// Operators (shards, each with its own --selector) sharing --aws-rps and --aws-burst on
+    /// the same accounts: each takes 1/N of them, so N shards together stay within the share.
+    #[arg(long, env = "APIGW_AWS_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub aws_shards: u32,
     /// Lower the rate (halve it, at most once a second, down to a tenth) when AWS answers 429
     /// to a call the bucket allowed, as another tool on the account is drawing on its quota;
-    /// recover it by 5 % of --aws-rps per second of clean answers. Off by default until
-    /// `make bench` measures it against a neighbour.
-    #[arg(long, env = "APIGW_AWS_ADAPTIVE_RATE")]
+    /// recover it by 5 % of --aws-rps per second of clean answers. `--aws-adaptive-rate=false`
+    /// switches it off.
+    #[arg(long, env = "APIGW_AWS_ADAPTIVE_RATE", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub aws_adaptive_rate: bool,
     /// What happens to an object whose namespace no ApiGatewayAccess admits: `refuse`
     /// (Ready=False, Forbidden, no AWS call) or `operator-identity` (it acts as the operator,

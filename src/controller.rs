@@ -27,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
@@ -91,7 +91,7 @@ impl<A: AwsApi> Context<A> {
     ) -> Self {
         Context {
             snapshots: Snapshots::new(settings.resync_period / 2),
-            kit: Kit::new(client, settings, metrics),
+            kit: Kit::new("integration", client, settings, metrics),
             aws,
             pending_responses: Mutex::new(HashMap::new()),
             peers: std::sync::OnceLock::new(),
@@ -197,6 +197,9 @@ struct Decision {
     /// AWS was compared with this generation and the comparison settled it (Synced, Drifted,
     /// RequiresReplacement): `status.syncedGeneration` moves to it.
     verdict: bool,
+    /// `integration` was read from AWS (or is AWS's answer to a write) in this reconcile, not
+    /// the status copy: `status.lastObservedTime` may move.
+    observed: bool,
 }
 
 impl Decision {
@@ -211,6 +214,7 @@ impl Decision {
             wrote_aws: false,
             requeue_after,
             verdict: false,
+            observed: false,
         }
     }
 }
@@ -221,6 +225,7 @@ pub async fn reconcile<A: AwsApi>(
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    ctx.starting(&*obj);
     let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
     if let Some(wait) = ctx.hold_back(&*obj, observed) {
         return Ok(Action::requeue(wait));
@@ -276,6 +281,10 @@ async fn reconcile_inner<A: AwsApi>(
         Ok(decision) => decision,
         Err(Error::Aws(e)) => {
             forget_expired(ctx.aws.as_ref(), &ctx.identity, &e);
+            if transient_drift_failure(obj, &status, &e, ctx.failures(&key)) {
+                tracing::debug!(error = %e, "drift check failed; Ready stays while it is transient");
+                return Err(Error::Aws(e));
+            }
             let outcome = outcome_of_error(&e, &ctx.identity);
             if matches!(outcome, Outcome::InvalidSpec(_)) {
                 let resync = Some(ctx.jittered_resync());
@@ -288,6 +297,29 @@ async fn reconcile_inner<A: AwsApi>(
     };
     finish(&api, obj, &ctx, decision).await
 }
+
+/// A drift check (no spec change pending) of a Ready object that failed for a reason that goes
+/// away by itself (429, 5xx, a timeout): Ready stays as it is and the object backs off, for up
+/// to [`TRANSIENT_DRIFT_FAILURES`] tries in a row; a drift check says nothing new about AWS
+/// until it succeeds. `status.lastObservedTime` shows how long that has been.
+fn transient_drift_failure(
+    obj: &ApiGatewayIntegration,
+    status: &ApiGatewayIntegrationStatus,
+    e: &AwsError,
+    failures_so_far: u32,
+) -> bool {
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    e.is_retryable()
+        && ready
+        && synced_generation(status) == obj.meta().generation
+        && failures_so_far + 1 < TRANSIENT_DRIFT_FAILURES
+}
+
+/// Consecutive failed drift checks after which Ready turns False (the failure is not transient).
+const TRANSIENT_DRIFT_FAILURES: u32 = 3;
 
 /// Step 2: admitted, allowed, and acting as the access's identity.
 async fn admit<'a, A: AwsApi>(
@@ -693,21 +725,23 @@ async fn plan_and_write<A: AwsApi>(
 ) -> Result<Decision, Error> {
     let policy = obj.spec.management_policy;
     let resync = ctx.jittered_resync();
-    let judged = |outcome: Outcome, integration: Integration, written: &Written| Decision {
-        outcome,
-        integration: Some(integration),
-        target: Some(resolved(target)),
-        sent: written
-            .ops
-            .clone()
-            .or_else(|| status.last_patch_operations.clone()),
-        response_calls: Some(written.response_calls.clone())
-            .filter(|calls| !calls.is_empty())
-            .or_else(|| status.last_response_calls.clone()),
-        wrote_aws: written.any(),
-        requeue_after: Some(resync),
-        verdict: true,
-    };
+    let judged =
+        |outcome: Outcome, integration: Integration, written: &Written, source: Source| Decision {
+            outcome,
+            integration: Some(integration),
+            target: Some(resolved(target)),
+            sent: written
+                .ops
+                .clone()
+                .or_else(|| status.last_patch_operations.clone()),
+            response_calls: Some(written.response_calls.clone())
+                .filter(|calls| !calls.is_empty())
+                .or_else(|| status.last_response_calls.clone()),
+            wrote_aws: written.any(),
+            requeue_after: Some(resync),
+            verdict: true,
+            observed: !matches!(source, Source::FreshAnswer | Source::LastAnswer),
+        };
 
     let mut from_memory = last_answer(status, target).cloned();
     let mut may_use_snapshot = true;
@@ -721,7 +755,15 @@ async fn plan_and_write<A: AwsApi>(
                 Some(last) if spec_changed && policy != ManagementPolicy::Observe => {
                     (last, Source::LastAnswer)
                 }
-                _ => match read_live(ctx, target, priority, may_use_snapshot).await {
+                _ => match read_live(
+                    ctx,
+                    target,
+                    priority,
+                    may_use_snapshot,
+                    policy == ManagementPolicy::CreateOrUpdate,
+                )
+                .await
+                {
                     Ok(read) => read,
                     Err(AwsError::NotFound { message }) => {
                         if policy == ManagementPolicy::CreateOrUpdate
@@ -729,7 +771,12 @@ async fn plan_and_write<A: AwsApi>(
                         {
                             let created = create(ctx, obj, target, None, "Created").await?;
                             written.response_calls = created.1;
-                            return Ok(judged(Outcome::Synced, created.0, &written));
+                            return Ok(judged(
+                                Outcome::Synced,
+                                created.0,
+                                &written,
+                                Source::Answer,
+                            ));
                         }
                         ctx.aws.invalidate_lookups(&target.region);
                         return Ok(not_found(message, Some(target), ctx, obj));
@@ -758,23 +805,23 @@ async fn plan_and_write<A: AwsApi>(
         }
         let ops = match (planned, policy) {
             (plan, _) if plan.is_in_sync() && calls.is_empty() => {
-                return Ok(judged(Outcome::Synced, live, &written));
+                return Ok(judged(Outcome::Synced, live, &written, source));
             }
             (plan, ManagementPolicy::Observe) => {
                 let outcome = Outcome::Drifted(drift_message(&plan, &calls));
-                return Ok(judged(outcome, live, &written));
+                return Ok(judged(outcome, live, &written, source));
             }
             (Plan::Replace(reasons), ManagementPolicy::CreateOrUpdate) => {
                 let (created, calls) = recreate(ctx, obj, target, &live, &reasons).await?;
                 written.response_calls = calls;
-                return Ok(judged(Outcome::Synced, created, &written));
+                return Ok(judged(Outcome::Synced, created, &written, Source::Answer));
             }
             (Plan::Replace(reasons), _) => {
                 let outcome = Outcome::RequiresReplacement(format!(
                     "{}. Set spec.managementPolicy: CreateOrUpdate to let the operator re-create the integration with PutIntegration",
                     join_reasons(&reasons)
                 ));
-                return Ok(judged(outcome, live, &written));
+                return Ok(judged(outcome, live, &written, source));
             }
             (Plan::Patch(ops), _) => ops,
         };
@@ -973,6 +1020,7 @@ fn not_converged<A: AwsApi>(
         wrote_aws: true,
         requeue_after: Some(requeue),
         verdict: false,
+        observed: false,
     }
 }
 
@@ -1094,10 +1142,21 @@ async fn read_live<A: AwsApi>(
     target: &IntegrationKey,
     priority: Priority,
     may_use_snapshot: bool,
+    may_create: bool,
 ) -> Result<(Integration, Source), AwsError> {
     if may_use_snapshot && ctx.snapshots.is_shared(&ApiKey::from(target)) {
         match ctx.snapshots.read(ctx.aws.as_ref(), target, priority).await {
             Ok(live) => return Ok((live, Source::Snapshot)),
+            // Creating costs one call: a recent listing (or a new one) is the read.
+            Err(AwsError::NotFound { .. })
+                if may_create
+                    && ctx
+                        .snapshots
+                        .confirm_absent(ctx.aws.as_ref(), target)
+                        .await? =>
+            {
+                return Err(crate::snapshot::no_integration());
+            }
             Err(AwsError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -1203,6 +1262,9 @@ async fn finish<A: AwsApi>(
             now.0,
         ));
     }
+    if decision.observed && observation_due(&current, ctx.settings.resync_period, &now) {
+        next.last_observed_time = Some(now.clone());
+    }
     let changed = next != current;
     if changed || decision.wrote_aws {
         if decision.outcome == Outcome::Synced {
@@ -1252,6 +1314,18 @@ async fn finish<A: AwsApi>(
         .map_or_else(Action::await_change, Action::requeue))
 }
 
+/// Whether `status.lastObservedTime` is worth a status write: missing, or older than half a
+/// resync period (so a drift check, once per resync period, moves it; see the field).
+fn observation_due(
+    status: &ApiGatewayIntegrationStatus,
+    resync_period: Duration,
+    now: &Time,
+) -> bool {
+    status.last_observed_time.as_ref().is_none_or(|at| {
+        now.0.duration_since(at.0).as_secs_f64() >= resync_period.as_secs_f64() / 2.0
+    })
+}
+
 /// The status a decision leads to (before `lastSyncTime`).
 fn next_status(
     current: &ApiGatewayIntegrationStatus,
@@ -1277,6 +1351,7 @@ fn next_status(
             .clone()
             .or_else(|| current.last_response_calls.clone()),
         last_sync_time: current.last_sync_time.clone(),
+        last_observed_time: current.last_observed_time.clone(),
         last_write_time: current.last_write_time.clone(),
         // Pinned: the first resolution stays.
         target: current.target.clone().or_else(|| decision.target.clone()),
@@ -1330,20 +1405,25 @@ pub async fn run<A: AwsApi>(
     // operator reads none of them but the pause and orphan annotations. Labels stay: a stage's
     // integrationSelector reads them.
     let (reader, writer) = kube::runtime::reflector::store();
-    let objects = kube::runtime::watcher(api, watch)
-        .default_backoff()
-        .modify(|obj: &mut ApiGatewayIntegration| {
+    let queue = ctx.metrics.queue(ctx.kind);
+    let objects = crate::kit::watched(
+        api,
+        watch,
+        queue.clone(),
+        writer,
+        |obj: &mut ApiGatewayIntegration| {
             obj.managed_fields_mut().clear();
             obj.annotations_mut()
                 .retain(|k, _| k == PAUSE_ANNOTATION || k == ORPHAN_ANNOTATION);
-        })
-        .reflect(writer)
-        .applied_objects()
-        .inspect(move |event| {
-            if let (Ok(obj), Some(changed)) = (event, &changed) {
-                let _ = changed.send(obj.namespace().unwrap_or_default());
-            }
-        });
+        },
+    )
+    .inspect(move |event| {
+        if let (Ok(obj), Some(changed)) = (event, &changed) {
+            let _ = changed.send(obj.namespace().unwrap_or_default());
+        }
+    });
+    crate::kit::collect_objects(&ctx.metrics, ctx.kind, reader.clone());
+    let wake_all = crate::kit::waking_all(wake_all, queue.clone(), reader.clone());
     let controller = Controller::for_stream(objects, reader)
         .reconcile_all_on(wake_all)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
@@ -1358,12 +1438,14 @@ pub async fn run<A: AwsApi>(
         let mut tick = tokio::time::interval(PRUNE_PERIOD);
         loop {
             tick.tick().await;
-            janitor_ctx.prune(|key| {
+            let exists = |key: &str| {
                 let (namespace, name) = key.split_once('/').unwrap_or(("", key));
                 store
                     .get(&kube::runtime::reflector::ObjectRef::new(name).within(namespace))
                     .is_some()
-            });
+            };
+            janitor_ctx.prune(exists);
+            queue.retain(exists);
         }
     });
     controller

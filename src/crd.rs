@@ -381,6 +381,14 @@ pub struct ApiGatewayIntegrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
 
+    /// When the operator last read this integration from AWS successfully (a drift check, a
+    /// write's answer), to within half a resync period: written when it is older than that, so
+    /// a Ready object's drift checks cost one status write per resync period. Older than about
+    /// 1.6 resync periods means its drift checks are not getting through (starved by a long
+    /// rollout, or failing): `apigw_drift_oldest_observation_seconds` shows the oldest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_observed_time: Option<Time>,
+
     /// The integration this object manages, with names and paths resolved to ids. Pinned: written
     /// by the first resolution and never changed; a later resolution to other ids is
     /// TargetChanged.
@@ -406,4 +414,14 @@ pub struct ResolvedTarget {
     pub http_method: String,
     /// The AWS Region.
     pub region: String,
+}
+
+impl crate::kit::Observed for ApiGatewayIntegration {
+    fn conditions(&self) -> &[Condition] {
+        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    }
+
+    fn last_observed(&self) -> Option<&Time> {
+        self.status.as_ref()?.last_observed_time.as_ref()
+    }
 }

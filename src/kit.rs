@@ -12,8 +12,11 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use rand::Rng;
 use serde::de::DeserializeOwned;
@@ -135,6 +138,8 @@ pub fn object_key<K: ResourceExt>(obj: &K) -> String {
 
 /// Shared by every reconcile of one kind.
 pub struct Kit {
+    /// The kind in metrics labels: integration, stage or access.
+    pub kind: &'static str,
     pub client: kube::Client,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
@@ -153,12 +158,18 @@ pub struct Kit {
 }
 
 impl Kit {
-    pub fn new(client: kube::Client, settings: Settings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        kind: &'static str,
+        client: kube::Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let reporter = Reporter {
             controller: "apigw-operator".into(),
             instance: Some(settings.reporter.clone()),
         };
         Kit {
+            kind,
             client,
             settings,
             metrics,
@@ -210,6 +221,12 @@ impl Kit {
             until: Instant::now(),
         });
         state.until = Instant::now() + wait;
+    }
+
+    /// How many times in a row `object` failed (0: it is not backing off).
+    pub fn failures(&self, object: &str) -> u32 {
+        let backoff = self.backoff.lock().expect("backoff lock");
+        backoff.get(object).map_or(0, |state| state.failures)
     }
 
     /// Forgets the failures of `object` (it succeeded).
@@ -428,7 +445,12 @@ impl Kit {
             Err(e) => e.category(),
         };
         self.metrics
-            .reconciled(label, started.elapsed().as_secs_f64());
+            .reconciled(self.kind, label, started.elapsed().as_secs_f64());
+    }
+
+    /// A reconcile of `obj` starts: it leaves the work queue metrics count.
+    pub fn starting<K: ResourceExt>(&self, obj: &K) {
+        self.metrics.queue(self.kind).started(&object_key(obj));
     }
 
     /// The checks before a reconcile of a live object: a cached copy older than our own last
@@ -633,4 +655,91 @@ mod sha256_tests {
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
         );
     }
+}
+
+/// What the metrics read from a cached object of any kind: its Ready condition and when AWS
+/// was last observed for it.
+pub trait Observed {
+    fn conditions(&self) -> &[Condition];
+    /// The last successful observation of AWS (None: the kind records none).
+    fn last_observed(&self) -> Option<&Time> {
+        None
+    }
+}
+
+/// Counts the cached objects of `kind` by Ready status and reason at every scrape (so the
+/// figures are right from the first list after a restart), and the age of the oldest
+/// observation among Ready ones.
+pub fn collect_objects<K>(metrics: &Metrics, kind: &'static str, store: Store<K>)
+where
+    K: Observed + kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    metrics.add_collector(move |scrape| {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let mut oldest: Option<f64> = None;
+        for obj in store.state() {
+            let ready = obj.conditions().iter().find(|c| c.type_ == "Ready");
+            let (status, reason) = match ready {
+                Some(c) => (c.status.clone(), c.reason.clone()),
+                None => ("Unknown".to_string(), "Pending".to_string()),
+            };
+            if status == "True" {
+                if let Some(at) = obj.last_observed() {
+                    let age = now.duration_since(at.0).as_secs_f64().max(0.0);
+                    oldest = Some(oldest.map_or(age, |o: f64| o.max(age)));
+                }
+            }
+            *scrape.objects.entry((kind, status, reason)).or_default() += 1;
+        }
+        if let Some(age) = oldest {
+            scrape.oldest_observation.insert(kind, age);
+        }
+    });
+}
+
+/// A watch of `api` through a cache (`store`'s writer), every applied object marked in the
+/// work queue of `kind` until its reconcile starts; for `Controller::for_stream`.
+pub fn watched<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    queue: Arc<crate::metrics::WorkQueue>,
+    writer: kube::runtime::reflector::store::Writer<K>,
+    modify: impl FnMut(&mut K) + Send + 'static,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    kube::runtime::watcher(api, config)
+        .default_backoff()
+        .modify(modify)
+        .reflect(writer)
+        .applied_objects()
+        .inspect(move |event| {
+            if let Ok(obj) = event {
+                queue.triggered(&object_key(obj));
+            }
+        })
+}
+
+/// Marks every cached object in the work queue whenever `wake_all` fires (each will be
+/// reconciled).
+pub fn waking_all<K>(
+    wake_all: impl futures::Stream<Item = ()> + Send + Sync + 'static,
+    queue: Arc<crate::metrics::WorkQueue>,
+    store: Store<K>,
+) -> impl futures::Stream<Item = ()> + Send + Sync + 'static
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    use futures::StreamExt;
+    wake_all.inspect(move |_| {
+        for obj in store.state() {
+            queue.triggered(&object_key(&*obj));
+        }
+    })
 }

@@ -69,7 +69,24 @@ pub struct Quota {
     /// Whether 429s lower the rate (see the module documentation).
     adaptive: bool,
     rate: Mutex<Rate>,
+    /// The bucket's name in metrics (`account`, `get_resources`, `deployment`).
+    name: &'static str,
+    /// Told how long each acquire waited.
+    on_wait: OnWait,
 }
+
+#[derive(Default)]
+struct OnWait(Option<WaitObserver>);
+
+impl std::fmt::Debug for OnWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+/// Called after every [`Quota::acquire`] with the bucket's name, the caller's priority and how
+/// long it waited for its token (zero included).
+pub type WaitObserver = std::sync::Arc<dyn Fn(&'static str, Priority, Duration) + Send + Sync>;
 
 /// A `Drift` caller waiting this long stops yielding to `Change` callers.
 pub const DRIFT_STARVES_AFTER: Duration = Duration::from_secs(10);
@@ -161,7 +178,26 @@ impl Quota {
                 changed: Instant::now(),
                 last_decrease: None,
             }),
+            name: "account",
+            on_wait: OnWait(None),
         }
+    }
+
+    /// This bucket, named `name` in metrics.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// This bucket, telling `observer` how long every acquire waited.
+    pub fn observed(mut self, observer: Option<WaitObserver>) -> Self {
+        self.on_wait = OnWait(observer);
+        self
+    }
+
+    /// The bucket's name in metrics.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// This bucket, lowering its rate on 429s it allowed when `on` (see the module
@@ -282,6 +318,14 @@ impl Quota {
         if self.unlimited() {
             return;
         }
+        let started = Instant::now();
+        self.wait_for_token(priority).await;
+        if let Some(observe) = &self.on_wait.0 {
+            observe(self.name, priority, started.elapsed());
+        }
+    }
+
+    async fn wait_for_token(&self, priority: Priority) {
         match priority {
             Priority::Change => {
                 let _waiting = Waiting::new(&self.change_waiting, Some(&self.changes_done));
@@ -349,6 +393,91 @@ impl Quota {
         self.refill(&mut bucket);
         bucket.tokens = (bucket.tokens - 1.0).max(-self.burst);
     }
+}
+
+/// GetResources' own quota (AWS: 5 requests every 2 seconds per account and Region, inside the
+/// account's rate): 2.5 tokens a second less 5 %, and the burst of 5 less the delivery-jitter
+/// margin, so a start-up resolving many `resourcePath`s waits here instead of meeting 429s.
+pub const GET_RESOURCES_RPS: f64 = 2.5;
+pub const GET_RESOURCES_BURST: u32 = 5;
+
+/// The buckets of one account in one Region: every call takes a token of `account`; some
+/// operations also take one of their own sub-bucket first ([`AccountBuckets::sub_bucket`]),
+/// so a long wait there does not hold a token of the account's bucket.
+#[derive(Clone, Debug)]
+pub struct AccountBuckets {
+    pub account: std::sync::Arc<Quota>,
+    /// GetResources (see [`GET_RESOURCES_RPS`]).
+    pub get_resources: std::sync::Arc<Quota>,
+    /// CreateDeployment: taken by the stage layer itself, right before it stamps the
+    /// deployment's time (see [`deployment_quota`]).
+    pub deployments: std::sync::Arc<Quota>,
+}
+
+impl AccountBuckets {
+    /// The account's bucket at `rps`/`burst` (less the jitter margin), adapting when
+    /// `adaptive`; the sub-buckets at AWS's own figures. `rps` 0 switches every bucket off
+    /// (as for tests against an emulator without quotas), except CreateDeployment's, which
+    /// has its own switch (`deployment_interval` 0).
+    pub fn new(
+        rps: f64,
+        burst: u32,
+        adaptive: bool,
+        deployment_interval: Duration,
+        on_wait: Option<WaitObserver>,
+    ) -> Self {
+        let limited = rps.is_finite() && rps > 0.0;
+        let get_resources = if limited {
+            Quota::new(
+                GET_RESOURCES_RPS * 0.95,
+                burst_after_jitter_margin(GET_RESOURCES_RPS, GET_RESOURCES_BURST),
+            )
+        } else {
+            Quota::new(0.0, 1)
+        };
+        AccountBuckets {
+            account: std::sync::Arc::new(
+                Quota::new(rps, burst_after_jitter_margin(rps, burst))
+                    .with_adaptation(adaptive)
+                    .named("account")
+                    .observed(on_wait.clone()),
+            ),
+            get_resources: std::sync::Arc::new(
+                get_resources
+                    .with_adaptation(adaptive)
+                    .named("get_resources")
+                    .observed(on_wait.clone()),
+            ),
+            deployments: std::sync::Arc::new(
+                deployment_quota(deployment_interval)
+                    .named("deployment")
+                    .observed(on_wait),
+            ),
+        }
+    }
+
+    /// The sub-bucket `operation` takes a token of before the account's, if it has one.
+    pub fn sub_bucket(&self, operation: &str) -> Option<&std::sync::Arc<Quota>> {
+        (operation == "GetResources").then_some(&self.get_resources)
+    }
+
+    /// Every bucket, for metrics.
+    pub fn all(&self) -> [&std::sync::Arc<Quota>; 3] {
+        [&self.account, &self.get_resources, &self.deployments]
+    }
+}
+
+/// CreateDeployment's own bucket: burst 1, a token every `interval` plus a margin; zero means
+/// no limit. With burst 1 there is no burst to shave (as the main bucket does), so the margin
+/// goes on the interval: a request that waited its token here and then left a little sooner
+/// than the one before it (scheduling, a connection) must still reach AWS after AWS's bucket
+/// refilled. 5 % or 100 ms, whichever is more: 5.25 s for AWS's 5 s.
+pub fn deployment_quota(interval: Duration) -> Quota {
+    if interval.is_zero() {
+        return Quota::new(0.0, 1);
+    }
+    let margin = (interval.as_secs_f64() * 0.05).max(0.1);
+    Quota::new(1.0 / (interval.as_secs_f64() + margin), 1)
 }
 
 /// How much delivery jitter the bucket allows for: requests reach AWS a variable time after

@@ -77,6 +77,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         )
     });
     let observer_metrics = metrics.clone();
+    let wait_metrics = metrics.clone();
     let aws_settings = AwsSettings {
         region: args.region.clone(),
         endpoint_url: args.endpoint_url.clone(),
@@ -84,8 +85,8 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         read_timeout: Some(Duration::from_secs_f64(args.read_timeout)),
         connect_timeout: Some(Duration::from_secs_f64(args.connect_timeout)),
         max_attempts: args.aws_max_attempts,
-        rps: args.aws_rps,
-        burst: args.aws_burst,
+        rps: args.aws_rps / f64::from(args.aws_shards),
+        burst: (args.aws_burst / args.aws_shards).max(1),
         adaptive_rate: args.aws_adaptive_rate,
         lookup_ttl: Duration::from_secs(300),
         deployment_interval: Duration::from_secs_f64(args.deployment_interval),
@@ -94,6 +95,9 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
                 observer_metrics.aws_call(operation, outcome)
             },
         )),
+        quota_observer: Some(Arc::new(move |bucket, priority, waited| {
+            wait_metrics.quota_waited(bucket, priority, waited)
+        })),
         write_fence: fence
             .clone()
             .map(|fence| Arc::new(move || fence.may_write()) as crate::aws::WriteFence),
@@ -116,6 +120,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
             warn!(timeout = ?LEARN_ACCOUNT_TIMEOUT, "GetCallerIdentity did not answer: the operator's own identity gets a quota bucket of its own")
         }
     }
+    collect_buckets(&metrics, aws.clone());
     let (gate, access_changed) = access::reconcile::start_gate(&client, args.access_mode).await;
     let settings = Settings {
         gate: gate.clone(),
@@ -136,7 +141,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     // rolling updates. `apigw_leader` says which replica leads.
     metrics.set_ready_to_serve(true);
     let access_ctx = Arc::new(access::reconcile::AccessContext::new(
-        crate::kit::Kit::new(client.clone(), settings.clone(), metrics.clone()),
+        crate::kit::Kit::new("access", client.clone(), settings.clone(), metrics.clone()),
         aws.clone(),
     ));
     // The access controller writes status and the admission ConfigMap: the leader's work.
@@ -345,4 +350,24 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| format!("apigw-operator-{}", std::process::id()))
+}
+
+/// Every quota bucket in use (per account, Region and operation) at each scrape.
+fn collect_buckets(metrics: &Metrics, aws: Arc<SdkAws>) {
+    use crate::aws::Priority;
+    metrics.add_collector(move |scrape| {
+        for ((account, region), buckets) in aws.buckets_in_use() {
+            for quota in buckets.all() {
+                scrape.buckets.push(metrics::BucketState {
+                    bucket: quota.name(),
+                    account: account.clone(),
+                    region: region.clone(),
+                    tokens: quota.available(),
+                    rate: quota.current_rps(),
+                    waiting_change: quota.waiting(Priority::Change),
+                    waiting_drift: quota.waiting(Priority::Drift),
+                });
+            }
+        }
+    });
 }

@@ -10,12 +10,23 @@
 //! The same snapshot serves any object whose live state is unknown (a new object, or the first
 //! spec change after a restart): at start-up 10,000 objects over 10 APIs cost 30 list calls
 //! instead of 10,000 GetIntegration. The controller confirms with GetIntegration what a
-//! snapshot alone cannot settle: a missing integration (it may be newer than the snapshot),
-//! or a spec change that would need re-creating.
+//! snapshot alone cannot settle: a spec change that would need re-creating, or a missing
+//! integration in a snapshot older than [`CREATE_TRUST`].
+//!
+//! **Creating costs one call.** A method without an integration in a snapshot taken less than
+//! [`CREATE_TRUST`] ago is created with PutIntegration directly: the listing was the read. In an
+//! older snapshot the absence is confirmed by listing the API again (one call per 500
+//! resources, shared by every object of the API created in the next [`CREATE_TRUST`]) rather
+//! than one GetIntegration per object; PutIntegration over an integration created meanwhile
+//! would replace it, dropping what the spec does not manage. The risk left is another tool
+//! creating the very same method's integration within those seconds, the same window the
+//! confirming read itself leaves open while the PutIntegration waits for its quota token.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority};
 use crate::integration::Integration;
@@ -51,6 +62,40 @@ fn compact(integration: &Integration) -> Box<str> {
         .into_boxed_str()
 }
 
+impl Snapshot {
+    fn find(&self, target: &IntegrationKey) -> Found {
+        match self
+            .methods
+            .get(&(target.resource_id.clone(), target.http_method.clone()))
+        {
+            Some(Some(json)) => Found::Integration(Box::new(
+                serde_json::from_str(json).expect("written by compact()"),
+            )),
+            Some(None) => Found::NoIntegration,
+            None => Found::NoMethod {
+                resource_exists: self.resources.contains(&target.resource_id),
+            },
+        }
+    }
+}
+
+/// AWS's NotFound for a method without an integration.
+pub fn no_integration() -> AwsError {
+    AwsError::NotFound {
+        message: "Invalid Integration identifier specified".to_string(),
+    }
+}
+
+fn no_method(resource_exists: bool) -> AwsError {
+    AwsError::NotFound {
+        message: if resource_exists {
+            "Invalid Method identifier specified".to_string()
+        } else {
+            "Invalid Method identifier specified (or resource)".to_string()
+        },
+    }
+}
+
 #[derive(Default)]
 struct Members {
     /// One shared key per API, not one copy per object.
@@ -69,6 +114,19 @@ impl Members {
             }
         }
     }
+}
+
+/// How long a snapshot's "this method has no integration" is trusted for creating it.
+pub const CREATE_TRUST: Duration = Duration::from_secs(60);
+
+/// What a snapshot says of one method.
+enum Found {
+    Integration(Box<Integration>),
+    /// The method exists and has no integration.
+    NoIntegration,
+    NoMethod {
+        resource_exists: bool,
+    },
 }
 
 /// Which objects target which API, and the API snapshots.
@@ -129,54 +187,77 @@ impl Snapshots {
         priority: Priority,
     ) -> Result<Integration, AwsError> {
         let api = ApiKey::from(target);
-        let slot = self
-            .snapshots
-            .lock()
-            .expect("snapshots lock")
-            .entry(api.clone())
-            .or_default()
-            .clone();
+        let slot = self.slot(&api);
         let mut snapshot = slot.lock().await;
         let stale = snapshot
             .as_ref()
             .is_none_or(|s| s.taken.elapsed() >= self.max_age);
         if stale {
-            let _one_at_a_time = self.listing.acquire().await.expect("never closed");
-            let listing = aws
-                .list_method_integrations(&api.region, &api.rest_api_id, priority)
-                .await?;
-            let mut methods = HashMap::new();
-            let mut resources = HashSet::new();
-            for item in listing {
-                resources.insert(item.resource_id.clone());
-                methods.insert(
-                    (item.resource_id, item.http_method),
-                    item.integration.as_ref().map(compact),
-                );
-            }
-            *snapshot = Some(Snapshot {
-                taken: Instant::now(),
-                methods,
-                resources,
-            });
+            *snapshot = Some(self.list(aws, &api, priority).await?);
         }
         let snapshot = snapshot.as_ref().expect("filled above");
-        let not_found = |message: &str| AwsError::NotFound {
-            message: message.to_string(),
-        };
-        match snapshot
-            .methods
-            .get(&(target.resource_id.clone(), target.http_method.clone()))
-        {
-            Some(Some(json)) => Ok(serde_json::from_str(json).expect("written by compact()")),
-            Some(None) => Err(not_found("Invalid Integration identifier specified")),
-            None if snapshot.resources.contains(&target.resource_id) => {
-                Err(not_found("Invalid Method identifier specified"))
-            }
-            None => Err(not_found(
-                "Invalid Method identifier specified (or resource)",
-            )),
+        match snapshot.find(target) {
+            Found::Integration(integration) => Ok(*integration),
+            Found::NoIntegration => Err(no_integration()),
+            Found::NoMethod { resource_exists } => Err(no_method(resource_exists)),
         }
+    }
+
+    /// Whether the integration of `target` is missing from AWS as far as a snapshot younger
+    /// than [`CREATE_TRUST`] shows, listing the API again when its snapshot is older (see the
+    /// module documentation). `Ok(false)`: it exists, or the method does not.
+    pub async fn confirm_absent<A: AwsApi>(
+        &self,
+        aws: &A,
+        target: &IntegrationKey,
+    ) -> Result<bool, AwsError> {
+        let api = ApiKey::from(target);
+        let slot = self.slot(&api);
+        let mut snapshot = slot.lock().await;
+        let trusted = snapshot
+            .as_ref()
+            .is_some_and(|s| s.taken.elapsed() < CREATE_TRUST.min(self.max_age));
+        if !trusted {
+            *snapshot = Some(self.list(aws, &api, Priority::Change).await?);
+        }
+        let snapshot = snapshot.as_ref().expect("filled above");
+        Ok(matches!(snapshot.find(target), Found::NoIntegration))
+    }
+
+    fn slot(&self, api: &ApiKey) -> Arc<tokio::sync::Mutex<Option<Snapshot>>> {
+        self.snapshots
+            .lock()
+            .expect("snapshots lock")
+            .entry(api.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// One listing of the API (one API at a time).
+    async fn list<A: AwsApi>(
+        &self,
+        aws: &A,
+        api: &ApiKey,
+        priority: Priority,
+    ) -> Result<Snapshot, AwsError> {
+        let _one_at_a_time = self.listing.acquire().await.expect("never closed");
+        let listing = aws
+            .list_method_integrations(&api.region, &api.rest_api_id, priority)
+            .await?;
+        let mut methods = HashMap::new();
+        let mut resources = HashSet::new();
+        for item in listing {
+            resources.insert(item.resource_id.clone());
+            methods.insert(
+                (item.resource_id, item.http_method),
+                item.integration.as_ref().map(compact),
+            );
+        }
+        Ok(Snapshot {
+            taken: Instant::now(),
+            methods,
+            resources,
+        })
     }
 
     /// Puts what AWS returned after a write into the snapshot of its API, so that a later

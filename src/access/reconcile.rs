@@ -208,6 +208,7 @@ pub async fn reconcile(
     ctx: Arc<AccessContext>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    ctx.starting(&*obj);
     let result = reconcile_inner(&obj, &ctx).await;
     ctx.reconciled(&result, started);
     result
@@ -322,8 +323,19 @@ pub fn error_policy(obj: Arc<ApiGatewayAccess>, error: &Error, ctx: Arc<AccessCo
 /// namespace or an access changes (its namespace count).
 pub async fn run(ctx: Arc<AccessContext>, changed: broadcast::Sender<()>) {
     let api: Api<ApiGatewayAccess> = Api::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default())
-        .reconcile_all_on(changes(&changed))
+    let (reader, writer) = kube::runtime::reflector::store();
+    let queue = ctx.metrics.queue(ctx.kind);
+    let objects = crate::kit::watched(
+        api,
+        watcher::Config::default(),
+        queue.clone(),
+        writer,
+        |_| {},
+    );
+    crate::kit::collect_objects(&ctx.metrics, ctx.kind, reader.clone());
+    let wake_all = crate::kit::waking_all(changes(&changed), queue, reader.clone());
+    Controller::for_stream(objects, reader)
+        .reconcile_all_on(wake_all)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))

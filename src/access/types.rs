@@ -138,3 +138,9 @@ pub struct ApiGatewayAccessStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<u32>,
 }
+
+impl crate::kit::Observed for ApiGatewayAccess {
+    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    }
+}

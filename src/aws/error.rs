@@ -80,6 +80,15 @@ impl AwsError {
         }
     }
 
+    /// Whether the call never reached AWS: a write the fence stopped, or no credentials.
+    pub fn never_sent(&self) -> bool {
+        match self {
+            AwsError::Retryable { kind, .. } => *kind == RetryKind::NotLeader,
+            AwsError::Unauthorized { code, .. } => code == "CredentialsError",
+            _ => false,
+        }
+    }
+
     /// Whether the error is transient (throttling, conflict, 5xx, timeout, connection).
     pub fn is_retryable(&self) -> bool {
         matches!(self, AwsError::Retryable { .. })

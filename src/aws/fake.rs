@@ -17,6 +17,8 @@ use crate::plan::PatchOperation;
 #[derive(Default)]
 pub struct FakeAws {
     pub integrations: Mutex<HashMap<IntegrationKey, Integration>>,
+    /// Methods that exist without an integration (a listing shows them so).
+    pub bare_methods: Mutex<Vec<IntegrationKey>>,
     /// Every call, by AWS operation name, in order.
     pub calls: Mutex<Vec<&'static str>>,
     /// UpdateIntegration answers 200 but leaves these paths as they were.
@@ -220,14 +222,21 @@ impl AwsApi for FakeAws {
     ) -> Result<Vec<MethodIntegration>, AwsError> {
         self.call("GetResources")?;
         let all = self.integrations.lock().unwrap();
+        let bare = self.bare_methods.lock().unwrap();
+        let bare = bare
+            .iter()
+            .filter(|k| !all.contains_key(k))
+            .map(|k| (k, None));
         Ok(all
             .iter()
+            .map(|(k, i)| (k, Some(i)))
+            .chain(bare)
             .filter(|(k, _)| k.region == region && k.rest_api_id == rest_api_id)
             .map(|(k, i)| MethodIntegration {
                 resource_id: k.resource_id.clone(),
                 resource_path: format!("/{}", k.resource_id),
                 http_method: k.http_method.clone(),
-                integration: Some(i.clone()),
+                integration: i.cloned(),
             })
             .collect())
     }

@@ -160,7 +160,7 @@ impl StageApi for SdkAws {
         // CreateDeployment's own quota first (every stage waits in one FIFO queue), then the
         // stamp: the deployment holds whatever was written before it left, not before it
         // queued.
-        r.deployments.acquire(Priority::Change).await;
+        r.buckets.deployments.acquire(Priority::Change).await;
         let sent_at = k8s_openapi::jiff::Timestamp::now();
         let out = self
             .call(&r, "CreateDeployment", Priority::Change, || {

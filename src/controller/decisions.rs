@@ -782,3 +782,132 @@ async fn a_put_without_a_method_response_is_invalid_spec_naming_the_field() {
         other => panic!("expected an AWS error, got {:?}", other.map(|d| d.outcome)),
     }
 }
+
+fn key_on(resource: &str) -> IntegrationKey {
+    IntegrationKey {
+        resource_id: resource.into(),
+        ..key()
+    }
+}
+
+/// Two bare methods on one API, both claimed by an object (so the API is read whole).
+fn two_bare_methods() -> Context<FakeAws> {
+    let aws = FakeAws::default();
+    aws.bare_methods
+        .lock()
+        .unwrap()
+        .extend([key_on("res1"), key_on("res2")]);
+    let ctx = context(aws);
+    ctx.snapshots.join("ns/a", &key_on("res1"));
+    ctx.snapshots.join("ns/b", &key_on("res2"));
+    ctx
+}
+
+fn creating(name: &str, resource: &str) -> ApiGatewayIntegration {
+    object(
+        name,
+        100,
+        serde_json::json!({"resourceId": resource, "type": "MOCK",
+            "managementPolicy": "CreateOrUpdate"}),
+    )
+}
+
+#[tokio::test]
+async fn creating_from_a_recent_listing_costs_one_call() {
+    let ctx = two_bare_methods();
+    for (name, resource) in [("a", "res1"), ("b", "res2")] {
+        let decision = decide(
+            &creating(name, resource),
+            &acting(&ctx),
+            &ApiGatewayIntegrationStatus::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(decision.outcome, Outcome::Synced);
+    }
+    assert_eq!(
+        *ctx.aws.calls.lock().unwrap(),
+        vec!["GetResources", "PutIntegration", "PutIntegration"],
+        "one listing of the API, then one PutIntegration per integration, no GetIntegration"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_integration_created_after_an_old_listing_is_never_replaced() {
+    let ctx = two_bare_methods();
+    decide(
+        &creating("b", "res2"),
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
+    // Another tool creates res1's integration, with a response, after the listing.
+    let mut theirs = with_responses(serde_json::json!({"200": {"statusCode": "200"}}));
+    theirs.integration_type = Some("MOCK".into());
+    theirs.uri = None;
+    ctx.aws
+        .integrations
+        .lock()
+        .unwrap()
+        .insert(key_on("res1"), theirs);
+    tokio::time::advance(crate::snapshot::CREATE_TRUST + Duration::from_secs(1)).await;
+    let decision = decide(
+        &creating("a", "res1"),
+        &acting(&ctx),
+        &ApiGatewayIntegrationStatus::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(decision.outcome, Outcome::Synced);
+    assert_eq!(
+        ctx.aws.count("PutIntegration"),
+        1,
+        "only b's: a's integration exists and is updated, not replaced: {:?}",
+        ctx.aws.calls.lock().unwrap()
+    );
+    assert_eq!(
+        ctx.aws.count("GetResources"),
+        2,
+        "the old listing was read again"
+    );
+    let now = ctx.aws.get(&key_on("res1")).unwrap();
+    assert_eq!(now.integration_type.as_deref(), Some("MOCK"));
+    assert!(
+        now.integration_responses
+            .is_some_and(|r| r.contains_key("200")),
+        "what the spec does not manage stays"
+    );
+}
+
+#[test]
+fn a_transient_drift_failure_keeps_ready_for_a_few_tries() {
+    let obj = object("a", 100, serde_json::json!({}));
+    let mut status = synced_status(live(), 1);
+    status.conditions = conditions_for(
+        &Outcome::Synced,
+        &[],
+        Some(1),
+        &Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    let throttled = AwsError::retryable(RetryKind::Throttled, "GetResources: Too Many Requests");
+    assert!(transient_drift_failure(&obj, &status, &throttled, 0));
+    assert!(transient_drift_failure(&obj, &status, &throttled, 1));
+    assert!(
+        !transient_drift_failure(&obj, &status, &throttled, TRANSIENT_DRIFT_FAILURES - 1),
+        "the third failure in a row is no longer transient"
+    );
+    let denied = AwsError::Unauthorized {
+        code: "AccessDeniedException".into(),
+        message: "no".into(),
+    };
+    assert!(!transient_drift_failure(&obj, &status, &denied, 0));
+    let mut changed = obj.clone();
+    changed.metadata.generation = Some(2);
+    assert!(
+        !transient_drift_failure(&changed, &status, &throttled, 0),
+        "a spec change's failure is reported"
+    );
+    status.conditions.clear();
+    assert!(!transient_drift_failure(&obj, &status, &throttled, 0));
+}

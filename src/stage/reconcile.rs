@@ -75,7 +75,7 @@ impl<A: StageApi> Context<A> {
         metrics: Arc<Metrics>,
     ) -> Self {
         Context {
-            kit: Kit::new(client, settings, metrics),
+            kit: Kit::new("stage", client, settings, metrics),
             aws,
             integrations: OnceLock::new(),
         }
@@ -129,6 +129,7 @@ pub async fn reconcile<A: StageApi>(
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    ctx.starting(&*obj);
     let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
     if let Some(wait) = ctx.hold_back(&*obj, observed) {
         return Ok(Action::requeue(wait));
@@ -682,8 +683,20 @@ pub async fn run<A: StageApi>(
         None => Api::all(ctx.client.clone()),
     };
     ctx.set_integrations(integrations);
-    let controller = Controller::new(api, watcher::Config::default());
+    let (reader, writer) = kube::runtime::reflector::store();
+    let queue = ctx.metrics.queue(ctx.kind);
+    let objects = crate::kit::watched(
+        api,
+        watcher::Config::default(),
+        queue.clone(),
+        writer,
+        |_| {},
+    );
+    crate::kit::collect_objects(&ctx.metrics, ctx.kind, reader.clone());
+    let wake_all = crate::kit::waking_all(wake_all, queue.clone(), reader.clone());
+    let controller = Controller::for_stream(objects, reader);
     let stages = controller.store();
+    let woken = queue.clone();
     let wake = changed.flat_map(move |namespace| {
         let refs: Vec<ObjectRef<ApiGatewayStage>> = stages
             .state()
@@ -691,6 +704,13 @@ pub async fn run<A: StageApi>(
             .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
             .map(|s| ObjectRef::from_obj(&**s))
             .collect();
+        for r in &refs {
+            woken.triggered(&format!(
+                "{}/{}",
+                r.namespace.as_deref().unwrap_or_default(),
+                r.name
+            ));
+        }
         futures::stream::iter(refs)
     });
     controller

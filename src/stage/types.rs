@@ -181,3 +181,9 @@ pub struct StageTarget {
     pub region: String,
     pub stage_name: String,
 }
+
+impl crate::kit::Observed for ApiGatewayStage {
+    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    }
+}

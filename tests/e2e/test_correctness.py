@@ -113,7 +113,7 @@ def test_invalid_spec_is_retried_at_the_resync_period(kube, emulator, operators)
     # After a restart the object still counts as not ready in the metrics.
     op.stop()
     op2 = operators("--resync-period", "600", name="restarted")
-    wait_for("metrics count the InvalidSpec object", lambda: 'apigw_objects{ready="False"} 1' in op2.metrics(), timeout=30)
+    wait_for("metrics count the InvalidSpec object", lambda: 'apigw_objects{kind="integration",ready="False",reason="InvalidSpec"} 1' in op2.metrics(), timeout=30)
 
 
 def test_a_failed_change_is_retried_as_a_change(kube, emulator, operators):
