@@ -41,7 +41,9 @@ APIS = 2
 # The rollout's own minimum: one GetIntegration per object at start and an UpdateIntegration
 # per generation (2), when nothing fails.
 BASE_CALLS = 3
-OPERATOR_FLAGS = ("--backoff-base", "0.5", "--backoff-cap", "10", "--resync-period", "3600")
+# The whole account, as before the default share (the cases measure faults, not sharing).
+OPERATOR_FLAGS = ("--backoff-base", "0.5", "--backoff-cap", "10", "--resync-period", "3600",
+                  "--aws-rps", "10", "--aws-burst", "40")
 READY_TIMEOUT = 240 + N * 2.0
 
 INTEGRATION_PATH = re.compile(
