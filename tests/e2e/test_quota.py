@@ -170,3 +170,53 @@ def test_metrics_name_every_attempt_and_object(kube, emulator, operators):
     assert observed_age is not None and observed_age < 60, text
     assert re.search(r"apigw_leader 1", text), text
     assert kube.get("metered")["status"].get("lastObservedTime"), kube.get("metered")["status"]
+
+
+def test_creating_costs_one_call_per_integration(kube, emulator, operators):
+    # One REST API with 40 methods and no integration yet: the listing that finds them bare is
+    # the read, so each integration costs its PutIntegration and little more.
+    api = emulator.aws.create_rest_api(name="create-" + kube.namespace)
+    root = next(r for r in emulator.aws.get_resources(restApiId=api["id"])["items"] if r["path"] == "/")
+    names, resources = [], []
+    for i in range(40):
+        resource = emulator.aws.create_resource(restApiId=api["id"], parentId=root["id"], pathPart=f"r{i:02d}")
+        emulator.aws.put_method(restApiId=api["id"], resourceId=resource["id"], httpMethod="POST",
+                                authorizationType="NONE")
+        resources.append(resource["id"])
+        names.append(f"new{i:02d}")
+    before = emulator.calls()
+    operators("--aws-rps", "0")
+    for name, resource in zip(names, resources):
+        kube.apply(manifest(name, {"restApiId": api["id"], "resourceId": resource, "httpMethod": "POST"},
+                            managementPolicy="CreateOrUpdate", **HTTP))
+    wait_for("all 40 created and Ready", lambda: all_ready(kube, names, 1), timeout=120, every=0.5)
+    after = emulator.calls()
+    spent = {op: delta(before, after, op) for op in after if delta(before, after, op)}
+    print(f"calls for 40 new integrations: {spent}")
+    assert spent.get("PutIntegration") == 40, spent
+    # ≤ 1.05 calls per created integration, plus one listing of the API (one page).
+    assert api_calls(after) - api_calls(before) <= 1.05 * 40 + 1, spent
+    for resource in resources:
+        got = emulator.aws.get_integration(restApiId=api["id"], resourceId=resource, httpMethod="POST")
+        assert got["uri"] == HTTP["uri"]
+
+
+def test_a_failed_drift_check_does_not_flip_ready_at_once(kube, emulator, operators):
+    ids = emulator.api_with_method(integration=HTTP)
+    operators("--resync-period", "2", "--aws-max-attempts", "1")
+    kube.apply(manifest("steady", ids, **HTTP))
+    kube.wait_ready("steady")
+    before = emulator.responses().get("GetIntegration", {}).get("429", 0)
+    # Every drift read answered 429 with Retry-After 3 s: each retry waits at least 3 s.
+    emulator.faults(throttle=1.0, retry_after=3, operations=["GetIntegration", "GetResources"])
+
+    def throttled_reads() -> int:
+        return emulator.responses().get("GetIntegration", {}).get("429", 0) - before
+
+    wait_for("two drift reads throttled", lambda: throttled_reads() >= 2, timeout=60)
+    ready = kube.condition("steady", "Ready")
+    assert ready["status"] == "True" and ready["reason"] == "Synced", ready
+    # Not forever: the third failure in a row is reported.
+    kube.wait_reason("steady", "Throttled", timeout=60)
+    emulator.faults()
+    kube.wait_ready("steady", timeout=60)
