@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -397,9 +398,22 @@ class Emulator:
         return r.json()
 
     def faults(self, **cfg: Any) -> None:
-        r = self.http.post(f"{self.url}/_emulator/faults", json=cfg, timeout=10)
+        # A config with a neighbour: the POST answers once the old neighbour thread has ended.
+        r = self.http.post(f"{self.url}/_emulator/faults", json=cfg, timeout=30)
         if r.status_code != 200:
             raise KitError(f"faults {cfg}: {r.status_code} {r.text}")
+
+    def neighbour(self) -> dict[str, Any]:
+        """GET /_emulator/neighbour: {"rps", "ok", "throttled", "skipped", "running", ...}."""
+        return self.http.get(f"{self.url}/_emulator/neighbour", timeout=10).json()
+
+    def quota(self) -> dict[str, Any]:
+        """GET /_emulator/quota: the tokens in the quota buckets now."""
+        return self.http.get(f"{self.url}/_emulator/quota", timeout=10).json()
+
+    def writes(self) -> list[dict[str, Any]]:
+        """GET /_emulator/writes: [{"t", "op", "key"}] of the last 10,000 writes."""
+        return self.http.get(f"{self.url}/_emulator/writes", timeout=30).json()
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -539,7 +553,9 @@ class Operator:
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
-            raise KitError(f"operator {self.name} exited {self.proc.returncode}; see {self.log_path}")
+            raise KitError(f"operator {self.name} exited {self.proc.returncode} "
+                           f"({' '.join(self.args[1:])}); see {self.log_path}; its last lines:\n"
+                           + log_tail(self.log_path))
         try:
             return self.http.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200
         except requests.RequestException:
@@ -566,6 +582,62 @@ class Operator:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=20)
         self.log.close()
+
+
+def log_tail(path: Path, lines: int = 8) -> str:
+    """The last lines of a log (a rejected command-line flag shows there: clap's error)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
+
+
+def flags_accepted(binary: Path, *flags: str) -> str | None:
+    """None when `binary run FLAGS` parses (asked with --help after them: clap reads the
+    command line left to right, so a flag it does not know, or a bad value, fails first), else
+    clap's error line."""
+    if not binary.exists():
+        return f"{binary} is missing"
+    p = subprocess.run([str(binary), "run", *flags, "--help"], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    if p.returncode == 0:
+        return None
+    err = [line for line in p.stderr.splitlines() if line.strip()]
+    return err[0] if err else f"exit {p.returncode}"
+
+
+METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+METRIC_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Prometheus text exposition → [(name, labels, value)] (comments skipped)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = METRIC_LINE.match(line)
+        if not m:
+            continue
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            continue
+        out.append((m.group(1), dict(METRIC_LABEL.findall(m.group(2) or "")), value))
+    return out
+
+
+def metric_series(parsed: list[tuple[str, dict[str, str], float]], name: str) -> dict[str, float]:
+    """{"k=v,k=v": value} of one metric's series (labels sorted; "" for none)."""
+    return {",".join(f"{k}={v}" for k, v in sorted(labels.items())): value
+            for n, labels, value in parsed if n == name}
+
+
+def metric_sum(parsed: list[tuple[str, dict[str, str], float]], name: str, **match: str) -> float:
+    """The sum of a metric's series whose labels include `match`."""
+    return sum(value for n, labels, value in parsed
+               if n == name and all(labels.get(k) == v for k, v in match.items()))
 
 
 def manifest(name: str, namespace: str, target: dict, **spec: Any) -> dict:

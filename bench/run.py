@@ -5,6 +5,8 @@
     PY=$(hack/emulator/setup-venv.sh)
     "$PY" bench/run.py                      # N=1000 integrations across A=10 REST APIs
     "$PY" bench/run.py -n 10000             # the 10,000-object run (the change phase alone is >= 1000 s)
+    "$PY" bench/run.py -n 100 --skip latency --skip drift --skip stages --neighbour-n 100 --shards-n 60
+                                            # a quick look at the neighbour and shards phases
 
 What it does, against the test environment's API server (KUBECONFIG) and a private API Gateway
 emulator it starts on a free port (so that its call counts and quota are not shared with other
@@ -12,8 +14,10 @@ test runs):
 
  0. builds the operator (cargo build --release; --no-build skips) and creates N integrations
     across A REST APIs in the emulator with boto3 (one resource + POST method each);
- 1. rollout, quota on: the emulator enforces AWS's 10 rps / burst 40 and the operator runs with
-    its defaults (--aws-rps 10 --aws-burst 40). The N manifests are applied (server-side apply,
+ 1. rollout, quota on: the emulator enforces AWS's 10 rps / burst 40 (and GetResources' own 5 per
+    2 s inside it) and the operator runs with the whole account at a fixed rate (--aws-rps 10
+    --aws-burst 40 --aws-adaptive-rate=false, not its defaults: so that the figures stay
+    comparable with the runs before the defaults became 5 rps, adaptive). The N manifests are applied (server-side apply,
     16 threads), matching what AWS has; the operator starts; all Ready ("initial sync"). Then
     every manifest changes once (timeoutInMillis and a request template) and the harness waits
     until all are Ready at the new generation ("change"): time vs the floor N/10 s, AWS calls by
@@ -33,9 +37,28 @@ test runs):
     integration gets a new uri: CreateDeployment calls (target A, +1 per write gap longer than
     the settle time), 429s (target 0), and the time from the last apply to every stage serving
     every new uri (polled from /_emulator/served; target settle + 5.25·A + 5 s);
- 5. operator peak RSS (VmHWM) and CPU seconds (utime+stime) from /proc/PID/{status,stat}.
+ 5. neighbour (--skip neighbour): --neighbour-n objects (default N) in REST APIs and a namespace
+    of their own, synced; the emulator's quota on (10 rps / 40) with its neighbour fault drawing
+    5 rps of it (another tool on the account); every manifest changes once, and again for each
+    operator setting of --neighbour-runs (a new operator each, which first syncs without the
+    neighbour): "defaults" (the operator's: adaptive rate, 5 rps / 20; the targets), then for
+    comparison "whole-account" (10 / 40, --aws-adaptive-rate=false) and "whole-account-adaptive"
+    (10 / 40). Figures: last apply → all Ready at the new generation vs the floor N/5 s (the quota
+    left; target ≤ 1.15×), the operator's 429s over its calls (/_emulator/responses and /calls
+    during the rollout; ≤ 1%), the neighbour's throttled / (ok + throttled) (/_emulator/neighbour;
+    ≤ 5%), lost updates (objects not Ready at the new generation by the deadline 3·floor + 60 s,
+    or whose integration in AWS lacks the change, every one read with boto3; target 0), and the
+    operator's apigw_quota_rate sampled every 5 s;
+ 6. shards (--skip shards): --shards-n objects (default 600) labelled shard=a|b|c, in a namespace
+    of their own; three operators (--selector shard=X --aws-shards 3, otherwise defaults: each a
+    third of 5 rps / 20), each with its own access key of the same account (so /_emulator/writes
+    tells them apart); quota on (10 rps / 40); every object changes once. Figures: lost updates
+    (target 0), 429s / all calls (≤ 1%), last apply → all Ready vs the floor N/5 s (printed);
+ 7. operator peak RSS (VmHWM) and CPU seconds (utime+stime) from /proc/PID/{status,stat}.
 
 Prints a table with the targets and writes target/bench/<stamp>-n<N>.json (and latest.json).
+Before anything else it checks that the operator binary accepts every flag the chosen phases
+pass (`apigw-operator run FLAGS --help`) and fails naming the flag when it does not.
 """
 
 from __future__ import annotations
@@ -51,6 +74,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import envkit  # noqa: E402
@@ -69,6 +93,28 @@ PAGE = 500
 STAGE = "bench"
 STAGE_FAULTS = {"deployment_interval": 5.0, "deployment_burst": 1}
 OP_DEPLOY_SECONDS = 5.25
+# The change phase measures rollouts at the account quota's floor: the whole account, a fixed rate.
+WHOLE_ACCOUNT = ("--aws-rps", "10", "--aws-burst", "40")
+FLOOR_FLAGS = (*WHOLE_ACCOUNT, "--aws-adaptive-rate=false")
+# The neighbour phase: another tool on the account draws 5 of its 10 rps (the emulator's
+# neighbour fault); what the operator may use is the rest, 5 rps.
+NEIGHBOUR_RPS = 5
+NEIGHBOUR_FAULTS = {**QUOTA, "neighbour_rps": NEIGHBOUR_RPS}
+QUOTA_LEFT = QUOTA["quota_rps"] - NEIGHBOUR_RPS
+T_NEIGHBOUR_429 = 0.05  # of the neighbour's requests
+T_OPERATOR_429 = 0.01  # of the operator's calls
+T_NEIGHBOUR_ROLLOUT = 1.15  # × N / QUOTA_LEFT
+# Each run of the neighbour phase: (operator flags, what it is). The first is the one with
+# targets; the others are for comparison.
+NEIGHBOUR_RUNS = {
+    "defaults": ((), "the operator's defaults (adaptive rate on, --aws-rps 5 --aws-burst 20)"),
+    "whole-account": (FLOOR_FLAGS, "without adaptation, whole account "
+                                   "(--aws-rps 10 --aws-burst 40 --aws-adaptive-rate=false)"),
+    "whole-account-adaptive": (WHOLE_ACCOUNT, "adaptive on, whole account (--aws-rps 10 --aws-burst 40)"),
+}
+# The shards phase: three operators, one per label value, each with a third of the defaults.
+SHARDS = ("a", "b", "c")
+OPERATOR_DEFAULT_RPS = 5.0  # the operator's --aws-rps default: what the shards share in all
 
 
 def log(msg: str) -> None:
@@ -158,6 +204,151 @@ def micro_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
+def preflight(binary: Path, skip: list[str], neighbour_runs: list[str]) -> None:
+    """Fails at once, naming the flag, when the operator binary does not accept a flag a phase
+    needs (a binary built before the flag existed), instead of minutes into the run."""
+    needs: list[tuple[str, tuple[str, ...]]] = [("change (always run)", FLOOR_FLAGS)]
+    if "neighbour" not in skip:
+        needs += [(f"neighbour ({r})", NEIGHBOUR_RUNS[r][0]) for r in neighbour_runs]
+    if "shards" not in skip:
+        needs.append(("shards", ("--selector", "shard=a", "--aws-shards", str(len(SHARDS)))))
+    problems = []
+    for phase, flags in needs:
+        error = envkit.flags_accepted(binary, *flags)
+        if error:
+            problems.append(f"  {phase}: `{binary.name} run {' '.join(flags)}`: {error}")
+    if problems:
+        raise KitError(
+            f"the operator binary {binary} rejects flags the benchmark needs:\n" + "\n".join(problems)
+            + "\nBuild one that has them (cargo build --release, or run without --no-build), pass "
+              "another with --binary, or leave the phase out (--skip neighbour, --skip shards)."
+        )
+
+
+class ObjectSet:
+    """n integrations in `apis` REST APIs of their own, in a namespace of their own with a
+    readiness tracker, and their manifests by generation: generation 1 matches what AWS was given;
+    generation g >= 2 changes timeoutInMillis (29000 - 100·g) and a request template ({"v": g}),
+    two patch operations."""
+
+    def __init__(self, kube: envkit.Kube, emulator: envkit.Emulator, namespace: str, n: int, apis: int,
+                 prefix: str, labels: Callable[[int], dict[str, str]] | None = None):
+        self.kube, self.emulator, self.ns, self.n, self.prefix = kube, emulator, namespace, n, prefix
+        kube.ensure_namespace(namespace)
+        per_api = [n // apis + (1 if i < n % apis else 0) for i in range(apis)]
+        self.targets = envkit.create_integrations(
+            emulator, apis, per_api, lambda api, i: {"type": "HTTP", "integrationHttpMethod": "POST",
+                                                     "uri": self.uri(api, i)},
+            name_prefix=f"bench-{prefix}")
+        self.names = [f"{prefix}-{k:05d}" for k in range(n)]
+        self.labels = [labels(k) if labels else {} for k in range(n)]
+        self.tracker = envkit.Tracker(kube, namespace)
+
+    def uri(self, api: int, i: int) -> str:
+        return f"https://{self.prefix}{api}.example.com/r{i}"
+
+    @staticmethod
+    def changed(gen: int) -> dict:
+        """The fields generation `gen` sets besides generation 1's."""
+        if gen < 2:
+            return {}
+        return {"timeoutInMillis": 29000 - 100 * gen, "requestTemplates": {"application/json": json.dumps({"v": gen})}}
+
+    def manifests(self, gen: int) -> list[dict]:
+        out = []
+        for name, tg, labels in zip(self.names, self.targets, self.labels):
+            spec = {"type": "HTTP", "integrationHttpMethod": "POST", "timeoutInMillis": 29000,
+                    "uri": self.uri(tg["api"], tg["index"]), **self.changed(gen)}
+            obj = envkit.manifest(name, self.ns, tg, **spec)
+            if labels:
+                obj["metadata"]["labels"] = dict(labels)
+            out.append(obj)
+        return out
+
+    def lacking(self, gen: int, threads: int = 8) -> dict[str, str]:
+        """Every integration whose AWS state lacks generation `gen`'s change (read with boto3;
+        call it with the emulator's quota off): name -> what is wrong."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        want = self.changed(gen)
+        aws = self.emulator.boto(max_pool=threads * 2)
+
+        def check(item: tuple[str, dict]) -> tuple[str, str | None]:
+            name, tg = item
+            try:
+                got = aws.get_integration(restApiId=tg["restApiId"], resourceId=tg["resourceId"], httpMethod="POST")
+            except Exception as e:  # noqa: BLE001 - reported as lacking, with the error
+                return name, f"GetIntegration failed: {e}"
+            for key, value in want.items():
+                if got.get(key) != value:
+                    return name, f"{key}: {got.get(key)!r}, want {value!r}"
+            return name, None
+
+        with ThreadPoolExecutor(threads) as pool:
+            return {name: why for name, why in pool.map(check, zip(self.names, self.targets)) if why}
+
+
+def quota_rates(ops: list[envkit.Operator]) -> dict[str, dict[str, float]]:
+    """Each operator's apigw_quota_rate series now ({} for one that did not answer)."""
+    out = {}
+    for op in ops:
+        try:
+            out[op.name] = envkit.metric_series(envkit.parse_metrics(op.metrics()), "apigw_quota_rate")
+        except Exception:  # noqa: BLE001 - a busy or stopped operator: no sample
+            out[op.name] = {}
+    return out
+
+
+def operator_metrics(op: envkit.Operator) -> dict:
+    """The figures of an operator's own metrics the phases record."""
+    try:
+        parsed = envkit.parse_metrics(op.metrics())
+    except Exception as e:  # noqa: BLE001
+        return {"error": str(e)}
+    return {"aws_throttles_total": envkit.metric_sum(parsed, "apigw_aws_throttles_total"),
+            "aws_calls_total": envkit.metric_sum(parsed, "apigw_aws_calls_total"),
+            "quota_rate": envkit.metric_series(parsed, "apigw_quota_rate"),
+            "quota_tokens": envkit.metric_series(parsed, "apigw_quota_tokens")}
+
+
+def wait_all_ready(tracker: envkit.Tracker, names: list[str], generations: dict[str, int], deadline: float,
+                   ops: list[envkit.Operator], t0: float, every: float = 5.0) -> tuple[float | None, list[str], list]:
+    """Polls until every name is Ready at its generation or time.monotonic() passes `deadline`,
+    sampling the operators' apigw_quota_rate every `every` seconds. Returns (the moment all were
+    Ready or None, the names not Ready then, [[seconds since t0, {operator: {series: rate}}]])."""
+    samples: list = []
+    last_sample = last_report = 0.0
+    while True:
+        missing = tracker.not_ready(names, generations)
+        now = time.monotonic()
+        if not missing:
+            return now, [], samples
+        if now > deadline:
+            return None, missing, samples
+        if ops and now - last_sample >= every:
+            samples.append([round(now - t0, 1), quota_rates(ops)])
+            last_sample = now
+        if now - last_report > 10:
+            log(f"  {len(names) - len(missing)}/{len(names)} Ready")
+            last_report = now
+        time.sleep(0.1)
+
+
+def rate_range(samples: list) -> dict[str, list[float]]:
+    """{operator/series: [min, max]} over the samples of wait_all_ready."""
+    out: dict[str, list[float]] = {}
+    for _, by_op in samples:
+        for op, series in by_op.items():
+            for key, value in series.items():
+                lo_hi = out.setdefault(f"{op}/{key}" if key else op, [value, value])
+                lo_hi[0], lo_hi[1] = min(lo_hi[0], value), max(lo_hi[1], value)
+    return out
+
+
+def fraction(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--objects", type=int, default=int(os.environ.get("BENCH_OBJECTS", 1000)))
@@ -167,8 +358,14 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=None, help="operator --concurrency (default: the operator's)")
     ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "apigw-operator")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
-    ap.add_argument("--skip", action="append", default=[], choices=["latency", "drift", "stages"],
-                    help="skip a phase")
+    ap.add_argument("--skip", action="append", default=[],
+                    choices=["latency", "drift", "stages", "neighbour", "shards"], help="skip a phase")
+    ap.add_argument("--neighbour-n", type=int, default=None,
+                    help="neighbour phase: objects (default: -n, i.e. 1000 unless -n says otherwise)")
+    ap.add_argument("--neighbour-runs", default=",".join(NEIGHBOUR_RUNS),
+                    help=f"neighbour phase: the operator settings to run, comma-separated, of "
+                         f"{', '.join(NEIGHBOUR_RUNS)} (default all; the first listed has the targets)")
+    ap.add_argument("--shards-n", type=int, default=600, help="shards phase: objects (default 600)")
     ap.add_argument("--settle", type=int, default=10,
                     help="stage phase: the ApiGatewayStages' settleSeconds (default 10)")
     ap.add_argument("--keep", action="store_true", help="keep the namespace and its objects")
@@ -178,6 +375,16 @@ def main() -> int:
     n, a = args.objects, args.apis
     if n < a or a < 1:
         ap.error("need at least one object per API")
+    nb_n = args.neighbour_n if args.neighbour_n is not None else n
+    nb_runs = [r.strip() for r in args.neighbour_runs.split(",") if r.strip()]
+    if "neighbour" not in args.skip:
+        if nb_n < a:
+            ap.error("--neighbour-n: need at least one object per API")
+        unknown = [r for r in nb_runs if r not in NEIGHBOUR_RUNS]
+        if unknown or not nb_runs:
+            ap.error(f"--neighbour-runs: unknown {unknown}; choose from {', '.join(NEIGHBOUR_RUNS)}")
+    if "shards" not in args.skip and args.shards_n < max(a, len(SHARDS)):
+        ap.error("--shards-n: need at least one object per API and per shard")
     period = args.resync_period or max(60.0, n / 100.0)
     timeout_scale = max(1.0, n / 1000)
 
@@ -185,6 +392,7 @@ def main() -> int:
     if not args.no_build:
         log("cargo build --release")
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    preflight(args.binary, args.skip, nb_runs)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = OUT / f"{stamp}-n{n}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -192,11 +400,13 @@ def main() -> int:
     envkit.install_crd()
     ns = f"bench-{secrets.token_hex(3)}"
     kube.ensure_namespace(ns)
+    namespaces = [ns]  # the phases with object sets of their own add theirs
     log(f"namespace {ns}; logs in {run_dir}")
 
     emulator = envkit.Emulator(run_dir / "emulator.log")
     operators: list[envkit.Operator] = []
     tracker: envkit.Tracker | None = None
+    trackers: list[envkit.Tracker] = []
     result: dict = {
         "command": " ".join(["bench/run.py", *sys.argv[1:]]),
         "objects": n, "apis": a, "resync_period": period, "machine": machine(), "git": git_rev(),
@@ -204,11 +414,17 @@ def main() -> int:
     }
     extra_flags = ["--concurrency", str(args.concurrency)] if args.concurrency else []
 
-    def start_operator(name: str, *flags: str) -> envkit.Operator:
-        op = envkit.Operator(args.binary, ns, emulator.url, run_dir / f"{name}.log",
-                             "--log-format", "json", *extra_flags, *flags, name=name)
+    def start_operator(name: str, *flags: str, namespace: str | None = None,
+                       env: dict[str, str] | None = None) -> envkit.Operator:
+        op = envkit.Operator(args.binary, namespace or ns, emulator.url, run_dir / f"{name}.log",
+                             "--log-format", "json", *extra_flags, *flags, name=name, env=env)
         operators.append(op)
         return op
+
+    def stop_operator(op: envkit.Operator) -> dict:
+        usage = op.stop()
+        operators.remove(op)
+        return usage
 
     try:
         # 0. The integrations, in AWS (the emulator).
@@ -352,13 +568,199 @@ def main() -> int:
                 f"{out['seconds']}s (target {target_s:.1f}s), integrations Ready after {out['integrations_ready_seconds']}s")
             return out
 
+        def neighbour_phase() -> dict:
+            """nb_n objects of their own, synced; the emulator's quota on with a neighbour drawing
+            5 of the 10 rps; every manifest changes once, for each operator setting of nb_runs."""
+            nns = f"{ns}-nb"
+            namespaces.append(nns)
+            emulator.faults()  # set-up with boto3: no quota
+            t = time.monotonic()
+            objs = ObjectSet(kube, emulator, nns, nb_n, a, "nb")
+            trackers.append(objs.tracker)
+            log(f"neighbour: created {nb_n} integrations in {a} REST APIs in {time.monotonic() - t:.1f}s "
+                f"(namespace {nns})")
+            emulator.faults(**QUOTA)
+            applied = envkit.apply_all(kube, objs.manifests(1), args.apply_threads)
+            gens = {k: g for k, (_, g) in applied.items()}
+            floor = nb_n / QUOTA_LEFT
+            out: dict = {
+                "what": (f"{nb_n} synced objects; emulator quota {QUOTA['quota_rps']} rps / burst "
+                         f"{QUOTA['quota_burst']} with a neighbour drawing {NEIGHBOUR_RPS} rps of it; every "
+                         f"manifest changed once; rollout = last apply → all Ready at the new generation, "
+                         f"floor N/{QUOTA_LEFT} s (the quota left)"),
+                "objects": nb_n, "namespace": nns, "emulator_faults": NEIGHBOUR_FAULTS,
+                "floor_seconds": floor, "runs": {},
+            }
+            gen = 1
+            for key in nb_runs:
+                gen += 1
+                try:
+                    out["runs"][key], gens = neighbour_run(objs, key, gen, gens, floor)
+                except KitError as e:  # the other runs still run; the table says what failed
+                    log(f"neighbour [{key}] FAILED: {e}")
+                    out["runs"][key] = {"error": str(e), "what": NEIGHBOUR_RUNS[key][1]}
+                    for op in [o for o in operators if o.name == f"op-nb-{key}"]:
+                        stop_operator(op)
+                    # Whatever was applied: wait for it at the next run's sync.
+                    gens = {o["metadata"]["name"]: o["metadata"].get("generation", 0)
+                            for o in kube.list(nns)["items"]}
+            return out
+
+        def neighbour_run(objs: ObjectSet, key: str, gen: int, gens: dict[str, int],
+                          floor: float) -> tuple[dict, dict[str, int]]:
+            """One operator setting of the neighbour phase; returns its figures and the
+            generations applied."""
+            flags, what = NEIGHBOUR_RUNS[key]
+            nb_n = objs.n
+            # Start and sync without the neighbour (the objects are Ready: startup reads only).
+            emulator.faults(**QUOTA)
+            emulator.reset_calls()
+            op = start_operator(f"op-nb-{key}", *flags, namespace=objs.ns)
+            t_sync0 = op.started
+            t_synced = objs.tracker.wait_ready(objs.names, gens, 600 + nb_n * 0.5)
+            envkit.wait_quiet(emulator, 2.0, 300)
+            sync = {"seconds": round(t_synced - t_sync0, 2), "calls": emulator.calls(),
+                    "http_429": envkit.count_status(emulator.responses(), "429")}
+            # Measure: a fresh bucket, the neighbour drawing, every manifest changed.
+            emulator.faults(**NEIGHBOUR_FAULTS)
+            emulator.reset_calls()
+            t_start = time.monotonic()
+            applied = envkit.apply_all(kube, objs.manifests(gen), args.apply_threads)
+            gens = {k: g for k, (_, g) in applied.items()}
+            t_last_apply = max(ta for ta, _ in applied.values())
+            log(f"neighbour [{key}]: applied {nb_n} changes in {t_last_apply - t_start:.1f}s; waiting for Ready")
+            t_all, missing, samples = wait_all_ready(
+                objs.tracker, objs.names, gens, t_last_apply + 3 * floor + 60, [op], t_last_apply)
+            nb = emulator.neighbour()  # the neighbour's counts over the rollout
+            nb = {k: v for k, v in nb.items() if k not in ("previous", "threads")}
+            snap = objs.tracker.snapshot()
+            done = [snap[k].ready_at[g] for k, g in gens.items() if k in snap and g in snap[k].ready_at]
+            t_end = max(done) if t_all is not None and done else None
+            try:
+                envkit.wait_quiet(emulator, 1.0, 60)  # the last answers are in
+            except KitError:
+                pass
+            calls, resp = emulator.calls(), emulator.responses()
+            metrics = operator_metrics(op)
+            usage = stop_operator(op)
+            emulator.faults()  # the neighbour stops; the check below is not throttled
+            lacking = objs.lacking(gen)
+            lost = sorted(set(missing) | set(lacking))
+            op_calls, op_429 = total(calls), envkit.count_status(resp, "429")
+            nb_draws = nb["ok"] + nb["throttled"]
+            seconds = round(t_end - t_last_apply, 2) if t_end is not None else None
+            run = {
+                "what": what, "operator_flags": list(flags), "generation": gen,
+                "sync": sync, "apply_seconds": round(t_last_apply - t_start, 2),
+                "seconds": seconds,
+                "seconds_from_first_apply": round(t_end - t_start, 2) if t_end is not None else None,
+                "ratio_to_floor": round((t_end - t_last_apply) / floor, 3) if t_end is not None else None,
+                "deadline_seconds": round(3 * floor + 60, 1),
+                "calls": calls, "calls_total": op_calls, "responses": resp,
+                "operator_429": op_429, "operator_429_fraction": round(fraction(op_429, op_calls), 4),
+                "neighbour": nb, "neighbour_429_fraction": round(fraction(nb["throttled"], nb_draws), 4),
+                "not_ready": len(missing), "aws_lacking": len(lacking), "lost_updates": len(lost),
+                "lost_examples": {k: lacking.get(k, "not Ready at the new generation") for k in lost[:5]},
+                "operator_metrics": metrics, "quota_rate_range": rate_range(samples),
+                "quota_rate_samples": samples, "operator": usage,
+            }
+            log(f"neighbour [{key}]: last apply → all Ready {seconds}s (floor {floor:.0f}s), operator 429s "
+                f"{op_429}/{op_calls}, neighbour throttled {nb['throttled']}/{nb_draws}, lost {len(lost)}")
+            return run, gens
+
+        def shards_phase() -> dict:
+            """args.shards_n objects of their own labelled shard=a|b|c, three operators (one per
+            shard, --aws-shards 3: a third of the defaults each), quota on; every object changes once."""
+            n_sh = args.shards_n
+            sns = f"{ns}-sh"
+            namespaces.append(sns)
+            emulator.faults()  # set-up with boto3: no quota
+            t = time.monotonic()
+            objs = ObjectSet(kube, emulator, sns, n_sh, a, "sh", labels=lambda k: {"shard": SHARDS[k % len(SHARDS)]})
+            trackers.append(objs.tracker)
+            log(f"shards: created {n_sh} integrations in {a} REST APIs in {time.monotonic() - t:.1f}s (namespace {sns})")
+            shard_of = {name: labels["shard"] for name, labels in zip(objs.names, objs.labels)}
+            emulator.faults(**QUOTA)
+            emulator.reset_calls()
+            applied = envkit.apply_all(kube, objs.manifests(1), args.apply_threads)
+            gens = {k: g for k, (_, g) in applied.items()}
+            # One access key per shard (all map to the emulator's default account: one quota), so
+            # that /_emulator/writes tells the shards apart.
+            keys = {sh: f"AKIABENCHSHARD{sh.upper()}00000"[:20] for sh in SHARDS}
+            ops = [start_operator(f"op-shard-{sh}", "--selector", f"shard={sh}", "--aws-shards", str(len(SHARDS)),
+                                  namespace=sns, env={"AWS_ACCESS_KEY_ID": keys[sh]})
+                   for sh in SHARDS]
+            t_sync0 = min(op.started for op in ops)
+            t_synced = objs.tracker.wait_ready(objs.names, gens, 600 + n_sh * 0.5)
+            envkit.wait_quiet(emulator, 2.0, 300)
+            sync_calls, sync_resp = emulator.calls(), emulator.responses()
+            sync = {"seconds": round(t_synced - t_sync0, 2), "calls": sync_calls,
+                    "http_429": envkit.count_status(sync_resp, "429")}
+            floor = n_sh / OPERATOR_DEFAULT_RPS
+            emulator.faults(**QUOTA)  # a full bucket
+            emulator.reset_calls()
+            t_start = time.monotonic()
+            applied = envkit.apply_all(kube, objs.manifests(2), args.apply_threads)
+            gens = {k: g for k, (_, g) in applied.items()}
+            t_last_apply = max(ta for ta, _ in applied.values())
+            log(f"shards: applied {n_sh} changes in {t_last_apply - t_start:.1f}s; waiting for Ready")
+            t_all, missing, samples = wait_all_ready(objs.tracker, objs.names, gens,
+                                                     t_last_apply + 3 * floor + 60, ops, t_last_apply)
+            snap = objs.tracker.snapshot()
+            by_shard: dict[str, list[float]] = {sh: [] for sh in SHARDS}
+            for k, g in gens.items():
+                if k in snap and g in snap[k].ready_at:
+                    by_shard[shard_of[k]].append(snap[k].ready_at[g])
+            t_end = max(max(v) for v in by_shard.values() if v) if t_all is not None else None
+            try:
+                envkit.wait_quiet(emulator, 1.0, 60)
+            except KitError:
+                pass
+            calls, resp = emulator.calls(), emulator.responses()
+            writes = [w for w in emulator.writes() if w["op"] == "UpdateIntegration"]
+            metrics = {op.name: operator_metrics(op) for op in ops}
+            usage = {op.name: stop_operator(op) for op in ops}
+            emulator.faults()
+            lacking = objs.lacking(2)
+            lost = sorted(set(missing) | set(lacking))
+            all_calls, http429 = total(calls), envkit.count_status(resp, "429")
+            per_shard = {}
+            for sh in SHARDS:
+                ts = sorted(w["t"] for w in writes if w["key"] == keys[sh])
+                per_shard[sh] = {
+                    "objects": sum(1 for v in shard_of.values() if v == sh),
+                    "seconds": round(max(by_shard[sh]) - t_last_apply, 2) if by_shard[sh] else None,
+                    "update_integration": len(ts),
+                    "write_span_seconds": round(ts[-1] - ts[0], 2) if len(ts) > 1 else None,
+                }
+            seconds = round(t_end - t_last_apply, 2) if t_end is not None else None
+            out = {
+                "what": (f"{n_sh} objects labelled shard=a|b|c, three operators (--selector shard=X "
+                         f"--aws-shards {len(SHARDS)}, otherwise defaults), emulator quota {QUOTA['quota_rps']} rps / "
+                         f"burst {QUOTA['quota_burst']}; every object changed once; floor N/{OPERATOR_DEFAULT_RPS:g} s "
+                         f"(the shards share the default --aws-rps)"),
+                "objects": n_sh, "namespace": sns, "sync": sync,
+                "apply_seconds": round(t_last_apply - t_start, 2), "seconds": seconds,
+                "floor_seconds": floor, "ratio_to_floor": round((t_end - t_last_apply) / floor, 3) if t_end else None,
+                "deadline_seconds": round(3 * floor + 60, 1),
+                "calls": calls, "calls_total": all_calls, "responses": resp,
+                "http_429": http429, "http_429_fraction": round(fraction(http429, all_calls), 4),
+                "not_ready": len(missing), "aws_lacking": len(lacking), "lost_updates": len(lost),
+                "lost_examples": {k: lacking.get(k, "not Ready at the new generation") for k in lost[:5]},
+                "per_shard": per_shard, "operator_metrics": metrics,
+                "quota_rate_range": rate_range(samples), "operator": usage,
+            }
+            log(f"shards: last apply → all Ready {seconds}s (floor {floor:.0f}s), 429s {http429}/{all_calls}, "
+                f"lost {len(lost)}")
+            return out
+
         # 1. Rollout with AWS's quota on.
         emulator.faults(**QUOTA)
         emulator.reset_calls()
         t = time.monotonic()
         applied = envkit.apply_all(kube, manifests(1), args.apply_threads)
         log(f"applied {n} manifests (generation 1) in {time.monotonic() - t:.1f}s")
-        op1 = start_operator("op1-quota")
+        op1 = start_operator("op1-quota", *FLOOR_FLAGS)
         t0 = op1.started
         t_ready = tracker.wait_ready(names, {k: g for k, (_, g) in applied.items()}, 600 + n * 0.5,
                                      progress)
@@ -388,7 +790,9 @@ def main() -> int:
         lat = [snap[k].ready_at[g] - ta for k, (ta, g) in applied.items() if g in snap[k].ready_at]
         rollout = t_end - t_start
         result["phases"]["change"] = {
-            "what": "every manifest changed once (2 patch ops each) → all Ready; quota on (10 rps, burst 40)",
+            "what": ("every manifest changed once (2 patch ops each) → all Ready; quota on (10 rps, burst 40); "
+                     "operator " + " ".join(FLOOR_FLAGS)),
+            "operator_flags": op1.args[1:],
             "seconds": round(rollout, 2), "apply_seconds": round(t_applied - t_start, 2),
             "floor_seconds": n / 10, "ratio_to_floor": round(rollout / (n / 10), 3),
             "calls": calls, "calls_total": total(calls),
@@ -488,19 +892,36 @@ def main() -> int:
             except KitError as e:  # keep the other phases' figures; the table says what failed
                 log(f"stage phase FAILED: {e}")
                 result["phases"]["stages"] = {"error": str(e), "settle_seconds": args.settle}
+
+        # 5. A neighbour on the account. 6. Shards. Each with objects, REST APIs and a namespace
+        # of its own, so the operators of the phases above never saw them.
+        for phase, run_phase in (("neighbour", neighbour_phase), ("shards", shards_phase)):
+            if phase in args.skip:
+                continue
+            try:
+                result["phases"][phase] = run_phase()
+            except KitError as e:
+                log(f"{phase} phase FAILED: {e}")
+                result["phases"][phase] = {"error": str(e)}
+            finally:
+                for op in [o for o in operators if o.name.startswith(("op-nb-", "op-shard-"))]:
+                    stop_operator(op)
     finally:
         if tracker:
             tracker.stop()
-        for op in operators:
+        for tr in trackers:
+            tr.stop()
+        for op in list(operators):
             op.stop()
         emulator.stop()
         if not args.keep:
-            try:
-                kube.delete_all(ns, envkit.STAGES)
-                kube.delete_all(ns)
-                kube.delete_namespace(ns)
-            except Exception as e:  # leave it; say so
-                log(f"could not delete namespace {ns}: {e}")
+            for name in namespaces:
+                try:
+                    kube.delete_all(name, envkit.STAGES)
+                    kube.delete_all(name)
+                    kube.delete_namespace(name)
+                except Exception as e:  # leave it; say so
+                    log(f"could not delete namespace {name}: {e}")
         kube.close()
 
     report(result)
@@ -520,6 +941,65 @@ def verdict(value: float, target: float, lower_is_better: bool = True, unit: str
     return f"MISSED by {over:.3g}{unit}{rel}"
 
 
+def percent(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def neighbour_rows(nb: dict) -> list[tuple[str, str, str, str]]:
+    """The neighbour phase's rows: targets for the first run (the operator's defaults), the
+    same figures for the comparison runs, their verdicts marked "comparison"."""
+    if "error" in nb:
+        return [("neighbour: phase", f"FAILED: {nb['error'][:160]}", "-", "FAILED")]
+    rows = []
+    floor = nb["floor_seconds"]
+    for i, (key, run) in enumerate(nb["runs"].items()):
+        tag = f"neighbour [{key}]"
+        mark = (lambda v: v) if i == 0 else (lambda v: f"comparison: {v}")
+        if "error" in run:
+            rows.append((f"{tag}: run", f"FAILED: {run['error'][:160]}", "-", mark("FAILED")))
+            continue
+        if run["seconds"] is None:
+            value, ok = (f"not all Ready within {run['deadline_seconds']:.0f} s ({run['not_ready']} not)",
+                         "MISSED: not all Ready")
+        else:
+            value = f"{run['seconds']:.1f} s = {run['ratio_to_floor']:.2f}× floor {floor:.0f} s"
+            ok = verdict(run["seconds"], floor * T_NEIGHBOUR_ROLLOUT, unit=" s")
+        rows.append((f"{tag}: last apply → all Ready (5 of 10 rps left)", value,
+                     f"≤ {T_NEIGHBOUR_ROLLOUT}× N/{QUOTA_LEFT} = {floor * T_NEIGHBOUR_ROLLOUT:.0f} s", mark(ok)))
+        rows.append((f"{tag}: operator 429s / its calls",
+                     f"{run['operator_429']} / {run['calls_total']} = {percent(run['operator_429_fraction'])}",
+                     f"≤ {percent(T_OPERATOR_429)}", mark(verdict(run["operator_429_fraction"], T_OPERATOR_429))))
+        nbc = run["neighbour"]
+        rows.append((f"{tag}: neighbour's 429s ({NEIGHBOUR_RPS} rps)",
+                     f"{nbc['throttled']} / {nbc['ok'] + nbc['throttled']} = {percent(run['neighbour_429_fraction'])}",
+                     f"≤ {percent(T_NEIGHBOUR_429)}", mark(verdict(run["neighbour_429_fraction"], T_NEIGHBOUR_429))))
+        rows.append((f"{tag}: lost updates",
+                     f"{run['lost_updates']} (not Ready {run['not_ready']}, AWS lacks the change {run['aws_lacking']})",
+                     "0", mark(verdict(run["lost_updates"], 0))))
+    return rows
+
+
+def shards_rows(sh: dict) -> list[tuple[str, str, str, str]]:
+    if "error" in sh:
+        return [("shards: phase", f"FAILED: {sh['error'][:160]}", "-", "FAILED")]
+    rows = [("shards: lost updates (3 operators, --aws-shards 3)",
+             f"{sh['lost_updates']} (not Ready {sh['not_ready']}, AWS lacks the change {sh['aws_lacking']})",
+             "0", verdict(sh["lost_updates"], 0)),
+            ("shards: 429s / all calls", f"{sh['http_429']} / {sh['calls_total']} = {percent(sh['http_429_fraction'])}",
+             f"≤ {percent(T_OPERATOR_429)}", verdict(sh["http_429_fraction"], T_OPERATOR_429))]
+    if sh["seconds"] is None:
+        value = f"not all Ready within {sh['deadline_seconds']:.0f} s ({sh['not_ready']} not)"
+    else:
+        per = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in sh["per_shard"].items() if v["seconds"] is not None)
+        value = f"{sh['seconds']:.1f} s = {sh['ratio_to_floor']:.2f}× floor {sh['floor_seconds']:.0f} s ({per})"
+    rows.append((f"shards: last apply → all Ready ({sh['objects']} objects)", value,
+                 f"- (floor N/{OPERATOR_DEFAULT_RPS:g})", "-"))
+    sy = sh["sync"]
+    rows.append(("shards: 3 operators start → all Ready", f"{sy['seconds']:.1f} s, {total(sy['calls'])} calls, "
+                 f"{sy['http_429']} 429s", "-", "-"))
+    return rows
+
+
 def report(r: dict) -> None:
     n, a = r["objects"], r["apis"]
     p = r["phases"]
@@ -531,7 +1011,7 @@ def report(r: dict) -> None:
                  verdict(ch["calls_per_change"], T_CALLS_PER_CHANGE)))
     floor = ch["floor_seconds"]
     burst_floor = max(0.0, (n - QUOTA["quota_burst"]) / QUOTA["quota_rps"])
-    rows.append((f"change: all Ready (quota 10 rps/40)", f"{ch['seconds']:.1f} s = {ch['ratio_to_floor']:.2f}× floor {floor:.0f} s "
+    rows.append(("change: all Ready (quota 10 rps/40; operator 10/40, fixed rate)", f"{ch['seconds']:.1f} s = {ch['ratio_to_floor']:.2f}× floor {floor:.0f} s "
                  f"(with the burst: {ch['seconds'] / burst_floor if burst_floor else 0:.2f}× {burst_floor:.0f} s)",
                  f"≤ {T_ROLLOUT_FACTOR}× floor = {floor * T_ROLLOUT_FACTOR:.0f} s",
                  verdict(ch["seconds"], floor * T_ROLLOUT_FACTOR, unit=" s")))
@@ -589,7 +1069,21 @@ def report(r: dict) -> None:
             if st["http_429"] != st["create_deployment_responses"].get("429", 0):
                 rows.append(("stages: other 429 answers", str(st["http_429"] - st["create_deployment_responses"].get("429", 0)),
                              "0", "MISSED"))
-    usages = [(k, v["operator"]) for k, v in p.items() if isinstance(v, dict) and v.get("operator")]
+    if "neighbour" in p:
+        rows += neighbour_rows(p["neighbour"])
+    if "shards" in p:
+        rows += shards_rows(p["shards"])
+    usages = []
+    for k, v in p.items():
+        if not isinstance(v, dict):
+            continue
+        if k == "shards" and isinstance(v.get("operator"), dict):
+            usages += [(f"shards:{name[len('op-shard-'):]}", u) for name, u in v["operator"].items() if u]
+        elif k == "neighbour":
+            usages += [(f"neighbour:{rk}", run["operator"]) for rk, run in v.get("runs", {}).items()
+                       if run.get("operator")]
+        elif v.get("operator"):
+            usages.append((k, v["operator"]))
     if usages:
         peak = max(u.get("VmHWM", 0) for _, u in usages)
         rows.append(("operator peak RSS (VmHWM)", f"{peak:.1f} MiB at {n} objects",

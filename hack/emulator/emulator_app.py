@@ -20,7 +20,18 @@ Admin API (never faulted, never counted):
                               time and the access key id that signed it (the last 10,000), so a
                               test can tell which of several operators wrote when
   POST /_emulator/calls/reset  zero the counters above (calls, responses, drops, garbled, peak,
-                              writes)
+                              writes) and the neighbour's ok/throttled/skipped (it keeps running)
+  GET  /_emulator/neighbour    the neighbour fault (below): {"rps": 5.0, "account": "123456789012",
+                              "region": "us-east-1", "ok": 210, "throttled": 3, "skipped": 0,
+                              "running": true, "previous": {... the same for the neighbour the
+                              last config replaced, "running": false: its counts are final ...}
+                              or null, "threads": 1 (neighbour threads alive in the process)};
+                              without one {"rps": 0, "ok": 0, "throttled": 0, "running": false,
+                              ...}
+  GET  /_emulator/quota        the tokens in the quota buckets made so far, refilled to now:
+                              {"account": {"123456789012 us-east-1": 37.5}, "account_rps": 10.0,
+                              "account_burst": 40.0, "get_resources": {...}, "get_resources_rps":
+                              2.5, "get_resources_burst": 5.0} (null where that quota is off)
   GET  /_emulator/faults       the fault config in force
   POST /_emulator/faults       replace the fault config; {} clears every fault
   GET  /_emulator/health       {"status": "ok", ...}
@@ -52,8 +63,31 @@ Fault config keys (each optional):
                   have (a fresh AssumeRole works); not limited by `operations`
   deny_assume_role  list of role ARN globs ("arn:aws:iam::111111111111:role/*"): AssumeRole of
                   a matching role answers 403 AccessDenied (STS's XML)
-Order: latency, then drop, then expire_tokens, then deny_accounts, then quota, then throttle,
-then 5xx; the operation; garbage_body.
+  get_resources_rps    GetResources' own quota inside the account's (AWS: 5 requests every 2 s
+  get_resources_burst  per account and Region): token bucket refill rate (default 2.5/s) and size
+                  (default 5), one per (account, Region); ON whenever the account quota is
+                  (quota_rps/quota_burst set), and only then (either key without the quota is
+                  an error); get_resources_rps 0 switches it off. Checked after the account's
+                  bucket: a GetResources the account bucket refuses takes no GetResources token,
+                  one this bucket refuses has spent its account token (AWS admits the call
+                  against the account's rate before it looks at the operation's own limit; so
+                  over-reading costs account quota too). An empty bucket answers as the account
+                  quota: 429 TooManyRequestsException with Retry-After (retry_after).
+  neighbour_rps   another tool on the same account: a background thread draws this many tokens a
+                  second (at most 1000; 0: none) from the account quota bucket of
+                  (neighbour_account, neighbour_region), evenly spaced on an absolute schedule
+                  (after a CPU stall it makes up at most 1 s of draws, the rest count as
+                  "skipped"). A draw that finds a token counts "ok", one that finds the bucket
+                  empty "throttled" (the neighbour never retries). Needs the account quota on
+                  (an error otherwise). Its draws are not requests: never in /calls, /responses,
+                  /writes; see GET /_emulator/neighbour. A new config stops the thread (POST
+                  /faults answers once it has ended) and starts the new config's, if any; the
+                  server stops it when it stops.
+  neighbour_account  12 digits; default the account dummy credentials map to (MOTO_ACCOUNT_ID,
+                  else 123456789012: the tests', the benchmark's and the operator's)
+  neighbour_region   default us-east-1 (the Region the tests, the benchmark and unsigned calls use)
+Order: latency, then drop, then expire_tokens, then deny_accounts, then quota (the account's,
+then GetResources' own), then throttle, then 5xx; the operation; garbage_body.
 
 CreateDeployment's own quota (AWS: 1 request every 5 s per account and Region, on top of the
 account's rate; ON by default, not limited by `operations`, applied after the faults above, so a
@@ -139,10 +173,26 @@ FAULT_KEYS = {
     "deny_accounts",
     "expire_tokens",
     "deny_assume_role",
+    "get_resources_rps",
+    "get_resources_burst",
+    "neighbour_rps",
+    "neighbour_account",
+    "neighbour_region",
 }
 DEPLOYMENT_OPERATION = "CreateDeployment"
 DEFAULT_DEPLOYMENT_INTERVAL_S = 5.0
 DEFAULT_ACCOUNT = "123456789012"
+# GetResources' own quota inside the account's (AWS: 5 requests every 2 seconds per account and
+# Region): the defaults of get_resources_rps and get_resources_burst.
+GET_RESOURCES_OPERATION = "GetResources"
+DEFAULT_GET_RESOURCES_RPS = 2.5
+DEFAULT_GET_RESOURCES_BURST = 5.0
+# The neighbour fault: its Region when none is given (the tests' and the benchmark's), the most
+# draws a second it may make, and the most overdue draws it makes up after being starved of CPU
+# (one second's worth; the rest are counted as skipped).
+DEFAULT_NEIGHBOUR_REGION = "us-east-1"
+MAX_NEIGHBOUR_RPS = 1000.0
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 ACCOUNT_ID = re.compile(r"\d{12}")
 # The roles AssumeRole accepts: moto would take anything and serve a malformed ARN from the
 # default account, which would hide a test's typo.
@@ -278,6 +328,41 @@ class Faults:
         self.quota_buckets: dict[tuple[str, str], list[float]] = {}
         self.bucket_lock = threading.Lock()
 
+        # GetResources' own quota, inside the account's: only with the account quota on.
+        for key in ("get_resources_rps", "get_resources_burst"):
+            if key in cfg and not self.quota:
+                raise FaultConfigError(
+                    f"{key} shapes GetResources' quota inside the account quota: set quota_rps "
+                    "and/or quota_burst too"
+                )
+        self.get_resources_rps = _non_negative(cfg, "get_resources_rps", DEFAULT_GET_RESOURCES_RPS)
+        self.get_resources_burst = _non_negative(cfg, "get_resources_burst", DEFAULT_GET_RESOURCES_BURST)
+        if self.get_resources_rps > 0 and self.get_resources_burst < 1:
+            raise FaultConfigError("get_resources_burst must be at least 1")
+        self.get_resources_quota = self.quota and self.get_resources_rps > 0
+        # (account, region) -> [tokens, last refill]
+        self.get_resources_buckets: dict[tuple[str, str], list[float]] = {}
+
+        # Another tool on the same account, drawing on its quota (started when installed).
+        for key in ("neighbour_account", "neighbour_region"):
+            if key in cfg and "neighbour_rps" not in cfg:
+                raise FaultConfigError(f"{key} needs neighbour_rps")
+        neighbour_rps = _non_negative(cfg, "neighbour_rps", 0)
+        if neighbour_rps > MAX_NEIGHBOUR_RPS:
+            raise FaultConfigError(f"neighbour_rps must be at most {MAX_NEIGHBOUR_RPS:g}")
+        if neighbour_rps > 0 and not self.quota:
+            raise FaultConfigError(
+                "neighbour_rps draws on the account quota: set quota_rps and/or quota_burst too"
+            )
+        n_account = cfg.get("neighbour_account", os.environ.get("MOTO_ACCOUNT_ID") or DEFAULT_ACCOUNT)
+        if not isinstance(n_account, str) or not ACCOUNT_ID.fullmatch(n_account):
+            raise FaultConfigError(f"neighbour_account must be a 12-digit account id, got {n_account!r}")
+        n_region = cfg.get("neighbour_region", DEFAULT_NEIGHBOUR_REGION)
+        if not isinstance(n_region, str) or not REGION_NAME.fullmatch(n_region):
+            raise FaultConfigError(f'neighbour_region must be a Region such as "us-east-1", got {n_region!r}')
+        self.neighbour = (Neighbour(self, neighbour_rps, n_account, n_region)
+                          if neighbour_rps > 0 else None)
+
         self.deny_accounts = _account_ids(cfg, "deny_accounts")
         self.expire_tokens = _account_ids(cfg, "expire_tokens")
         self.deny_assume_role = _role_globs(cfg, "deny_assume_role")
@@ -325,8 +410,111 @@ class Faults:
         with self.bucket_lock:
             return _take(self.quota_buckets, scope, self.burst, self.rps) == 0
 
+    def take_get_resources_token(self, scope: tuple[str, str]) -> bool:
+        """A token of GetResources' own (account, region) bucket; False when it is empty."""
+        with self.bucket_lock:
+            return _take(self.get_resources_buckets, scope, self.get_resources_burst,
+                         self.get_resources_rps) == 0
+
+    def bucket_levels(self) -> dict[str, Any]:
+        """The tokens in every bucket made so far, refilled to now (nothing taken), by
+        "<account> <region>": what GET /_emulator/quota answers."""
+        now = time.monotonic()
+
+        def levels(buckets: dict[tuple[str, str], list[float]], size: float, rate: float) -> dict[str, float]:
+            return {f"{k[0]} {k[1]}": round(min(size, tokens + (now - last) * rate), 4)
+                    for k, (tokens, last) in sorted(buckets.items())}
+
+        with self.bucket_lock:
+            return {
+                "account": levels(self.quota_buckets, self.burst, self.rps) if self.quota else None,
+                "account_rps": self.rps if self.quota else None,
+                "account_burst": self.burst if self.quota else None,
+                "get_resources": (levels(self.get_resources_buckets, self.get_resources_burst,
+                                         self.get_resources_rps)
+                                  if self.get_resources_quota else None),
+                "get_resources_rps": self.get_resources_rps if self.get_resources_quota else None,
+                "get_resources_burst": self.get_resources_burst if self.get_resources_quota else None,
+            }
+
     def denies_role(self, role_arn: str) -> bool:
         return any(fnmatch.fnmatchcase(role_arn, glob) for glob in self.deny_assume_role)
+
+
+class Neighbour:
+    """The `neighbour_rps` fault: a thread that, like another tool on the same account, draws
+    `rps` tokens a second from the (account, region) quota bucket of the config it belongs to,
+    on an absolute schedule (the k-th draw is due at start + k/rps, so it does not drift; after
+    being starved of CPU it makes up at most one second of overdue draws and counts the rest as
+    skipped). A draw that finds a token is `ok`, one that finds the bucket empty `throttled`
+    (no retry). Its draws are not API calls: never in /calls, /responses or /writes."""
+
+    def __init__(self, faults: Faults, rps: float, account: str, region: str) -> None:
+        self.faults, self.rps, self.account, self.region = faults, rps, account, region
+        self.lock = threading.Lock()
+        self.ok = self.throttled = self.skipped = 0
+        self.running = False
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is not None:
+            return
+        self.running = True
+        self.thread = threading.Thread(target=self._run, name=f"emulator-neighbour-{self.rps:g}rps",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops the thread and waits (at most `timeout` s) until it has ended."""
+        self.stop_event.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.ok = self.throttled = self.skipped = 0
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {"rps": self.rps, "account": self.account, "region": self.region,
+                    "ok": self.ok, "throttled": self.throttled, "skipped": self.skipped,
+                    "running": self.running}
+
+    def _draw(self) -> None:
+        ok = self.faults.take_token((self.account, self.region))
+        with self.lock:
+            if ok:
+                self.ok += 1
+            else:
+                self.throttled += 1
+
+    def _run(self) -> None:
+        period = 1.0 / self.rps
+        due = time.monotonic()  # the first draw at once
+        try:
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                if now < due:
+                    self.stop_event.wait(due - now)  # sleeps; wakes at once on stop()
+                    continue
+                late = now - due
+                if late > 1.0:
+                    missed = int((late - 1.0) / period)
+                    if missed:
+                        due += missed * period
+                        with self.lock:
+                            self.skipped += missed
+                self._draw()
+                due += period
+        finally:
+            with self.lock:
+                self.running = False
+
+
+def idle_neighbour() -> dict[str, Any]:
+    return {"rps": 0, "account": None, "region": None, "ok": 0, "throttled": 0, "skipped": 0,
+            "running": False}
 
 
 @dataclass(frozen=True)
@@ -551,6 +739,10 @@ class EmulatorApp:
         self.keys = IssuedKeys()
         self.faults = Faults({})
         self.faults_lock = threading.Lock()
+        # Serialises POST /_emulator/faults (and close()): at most one neighbour thread runs.
+        self.install_lock = threading.Lock()
+        self.previous_neighbour: Neighbour | None = None
+        self.closed = False
         # moto's backends are plain dicts and objects: one API call at a time.
         self.state_lock = threading.RLock()
         self.router = get_service_router("apigateway")
@@ -571,6 +763,40 @@ class EmulatorApp:
     def current_faults(self) -> Faults:
         with self.faults_lock:
             return self.faults
+
+    def install(self, faults: Faults) -> None:
+        """Puts a validated config in force: the old config's neighbour thread is stopped (and
+        waited for) before the new one's starts."""
+        with self.install_lock:
+            # Under the state lock: no API call sees half of the new config, and no AssumeRole
+            # hands out a key between the watermark and the switch.
+            with self.state_lock, self.faults_lock:
+                if self.configure is not None:
+                    self.configure(faults)
+                faults.issued_before = self.keys.watermark()
+                old, self.faults = self.faults, faults
+            if old.neighbour is not None:
+                old.neighbour.stop()
+                self.previous_neighbour = old.neighbour
+            if faults.neighbour is not None and not self.closed:
+                faults.neighbour.start()
+
+    def close(self) -> None:
+        """Stops the neighbour thread (the server calls it when it stops)."""
+        with self.install_lock:
+            self.closed = True
+            neighbour = self.current_faults().neighbour
+            if neighbour is not None:
+                neighbour.stop()
+
+    def neighbour_status(self) -> dict[str, Any]:
+        neighbour = self.current_faults().neighbour
+        out = neighbour.status() if neighbour is not None else idle_neighbour()
+        previous = self.previous_neighbour
+        out["previous"] = previous.status() if previous is not None else None
+        out["threads"] = sum(1 for t in threading.enumerate()
+                             if t.name.startswith("emulator-neighbour-") and t.is_alive())
+        return out
 
     def call_moto(self, environ: dict[str, Any]) -> tuple[str, list, list[bytes], int]:
         """moto's answer: (status line, headers, body, status code)."""
@@ -702,8 +928,8 @@ class EmulatorApp:
                        start_response: Callable) -> Iterable[bytes] | None:
         """The answer of the first fault that hits the call (a dropped connection raises), or
         None when the operation should run. The order: latency, drop, expired token, access
-        denied (AWS checks credentials before it throttles), quota, throttle, 5xx,
-        CreateDeployment's quota."""
+        denied (AWS checks credentials before it throttles), quota (the account's, then
+        GetResources' own), throttle, 5xx, CreateDeployment's quota."""
         op = call.op
         if faults.applies_to(op):
             if faults.latency_s > 0:
@@ -718,7 +944,14 @@ class EmulatorApp:
         if call.account in faults.deny_accounts and faults.applies_to(op):
             return self.access_denied(call, environ, start_response)
         if faults.applies_to(op):
-            if faults.quota and not faults.take_token((call.account, call.region)):
+            scope = (call.account, call.region)
+            if faults.quota and not faults.take_token(scope):
+                return self.too_many_requests(call, start_response, faults.retry_after)
+            # GetResources' own quota, checked once the account's let the call in: a call the
+            # account refused takes no GetResources token; one GetResources refuses has spent
+            # its account token.
+            if (op == GET_RESOURCES_OPERATION and faults.get_resources_quota
+                    and not faults.take_get_resources_token(scope)):
                 return self.too_many_requests(call, start_response, faults.retry_after)
             if faults.draw(faults.throttle):
                 return self.too_many_requests(call, start_response, faults.retry_after)
@@ -822,7 +1055,14 @@ class EmulatorApp:
             return reply(200, snap()["inflight"])
         if route == "/calls/reset" and method == "POST":
             self.stats.reset()
+            neighbour = self.current_faults().neighbour
+            if neighbour is not None:
+                neighbour.reset()
             return reply(200, {})
+        if route == "/neighbour" and method == "GET":
+            return reply(200, self.neighbour_status())
+        if route == "/quota" and method == "GET":
+            return reply(200, self.current_faults().bucket_levels())
         if route == "/faults" and method == "GET":
             with self.faults_lock:
                 return reply(200, self.faults.config)
@@ -837,13 +1077,7 @@ class EmulatorApp:
                 faults = Faults(cfg)
             except (ValueError, FaultConfigError) as e:
                 return reply(400, {"message": f"invalid fault config: {e}"})
-            # Under the state lock: no API call sees half of the new config, and no AssumeRole
-            # hands out a key between the watermark and the switch.
-            with self.state_lock, self.faults_lock:
-                if self.configure is not None:
-                    self.configure(faults)
-                faults.issued_before = self.keys.watermark()
-                self.faults = faults
+            self.install(faults)
             return reply(200, faults.config)
         if route.startswith("/served/") and method == "GET":
             parts = route[len("/served/"):].split("/")

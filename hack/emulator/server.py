@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.serve_forever()
     finally:
+        app.close()  # the neighbour fault's thread
         server.server_close()
     return 0
 
