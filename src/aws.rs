@@ -220,6 +220,9 @@ pub struct AwsSettings {
     /// Lower the rate on a 429 the bucket allowed (another tool draws on the account), and
     /// recover it on clean answers; see [`crate::quota`]. Default off.
     pub adaptive_rate: bool,
+    /// Operators splitting the account (`rps` and `burst` are already this one's share); the
+    /// GetResources and CreateDeployment sub-buckets are divided among them too (default 1).
+    pub shards: u32,
     /// How long a name or path lookup is cached (default 5 min).
     pub lookup_ttl: Duration,
     /// CreateDeployment's own quota: one call per this interval per account and Region, on top
@@ -249,6 +252,7 @@ impl Default for AwsSettings {
             rps: 10.0,
             burst: 40,
             adaptive_rate: false,
+            shards: 1,
             lookup_ttl: Duration::from_secs(300),
             deployment_interval: Duration::from_secs(5),
             observer: None,
@@ -627,6 +631,7 @@ impl SdkAws {
                     rps,
                     burst,
                     settings.adaptive_rate,
+                    settings.shards,
                     settings.deployment_interval,
                     settings.quota_observer.clone(),
                 )

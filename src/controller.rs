@@ -35,6 +35,7 @@ use crate::access::check::Governed;
 use crate::access::gate::{refused_delete, Admitted};
 use crate::access::Refusal;
 use crate::aws::{AwsApi, AwsError, IntegrationKey, Priority, RetryKind};
+use crate::cache::{CachedIntegration, Claimant};
 use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::crd::{
     ApiGatewayIntegration, ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus, DeletionPolicy,
@@ -79,8 +80,8 @@ impl<A: AwsApi> std::ops::Deref for Context<A> {
     }
 }
 
-/// Lists the watched objects.
-pub type Peers = Box<dyn Fn() -> Vec<Arc<ApiGatewayIntegration>> + Send + Sync>;
+/// Lists the watched objects (the cache's copies: see [`crate::cache`]).
+pub type Peers = Box<dyn Fn() -> Vec<Arc<CachedIntegration>> + Send + Sync>;
 
 impl<A: AwsApi> Context<A> {
     pub fn new(
@@ -104,7 +105,7 @@ impl<A: AwsApi> Context<A> {
     }
 
     /// Every watched integration (the controller's cache).
-    pub fn peers(&self) -> Vec<Arc<ApiGatewayIntegration>> {
+    pub fn peers(&self) -> Vec<Arc<CachedIntegration>> {
         self.peers.get().map(|list| list()).unwrap_or_default()
     }
 
@@ -125,20 +126,17 @@ impl<A: AwsApi> Context<A> {
         &self,
         obj: &ApiGatewayIntegration,
         target: &ResolvedTarget,
-    ) -> Vec<Arc<ApiGatewayIntegration>> {
+    ) -> Vec<Arc<CachedIntegration>> {
         let gate = &self.settings.gate;
         let region = &self.settings.default_region;
-        let account = |o: &ApiGatewayIntegration| {
-            gate.account_key(
-                &o.namespace().unwrap_or_default(),
-                o.spec.access_ref.as_deref(),
-            )
+        let account = |namespace: Option<String>, spec: &ApiGatewayIntegrationSpec| {
+            gate.account_key(&namespace.unwrap_or_default(), spec.access_ref.as_deref())
         };
-        let mine = account(obj);
+        let mine = account(obj.namespace(), &obj.spec);
         self.peers()
             .into_iter()
-            .filter(|peer| claimed_target(peer, region).as_ref() == Some(target))
-            .filter(|peer| account(peer) == mine)
+            .filter(|peer| claimed_target(&**peer, region).as_ref() == Some(target))
+            .filter(|peer| account(peer.namespace(), &peer.spec) == mine)
             .collect()
     }
 
@@ -150,7 +148,7 @@ impl<A: AwsApi> Context<A> {
         other_owner(obj, target, &peers, region).or_else(|| {
             claimants(obj, target, &peers, region)
                 .filter(|peer| peer.meta().deletion_timestamp.is_none())
-                .map(|peer| claim_order(peer))
+                .map(|peer| claim_order(&**peer))
                 .min()
                 .map(|(_, key)| key)
         })
@@ -159,10 +157,16 @@ impl<A: AwsApi> Context<A> {
     /// Drops everything remembered about objects for which `exists` is false.
     fn prune(&self, exists: impl Fn(&str) -> bool) {
         self.prune_written(&exists);
-        // The metrics track every object a reconcile finished (a paused one has nothing in
-        // the other maps); a reconcile that failed before finishing left a backoff.
-        let mut known = self.metrics.tracked_objects();
-        known.extend(self.backing_off_keys());
+        // Whatever the kit, the snapshots or a re-create remember about an object.
+        let mut known = self.remembered_keys();
+        known.extend(self.snapshots.member_keys());
+        known.extend(
+            self.pending_responses
+                .lock()
+                .expect("pending lock")
+                .keys()
+                .cloned(),
+        );
         known.sort_unstable();
         known.dedup();
         for key in known.into_iter().filter(|key| !exists(key)) {
@@ -219,15 +223,17 @@ impl Decision {
     }
 }
 
-#[instrument(skip_all, fields(object = %object_key(&*obj)))]
+#[instrument(skip_all, fields(object = %object_key(&*cached)))]
 pub async fn reconcile<A: AwsApi>(
-    obj: Arc<ApiGatewayIntegration>,
+    cached: Arc<CachedIntegration>,
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
-    ctx.starting(&*obj);
+    ctx.starting(&*cached);
+    // The whole object, for the reconcile: status is applied whole.
+    let obj = cached.full();
     let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
-    if let Some(wait) = ctx.hold_back(&*obj, observed) {
+    if let Some(wait) = ctx.hold_back(&obj, observed) {
         return Ok(Action::requeue(wait));
     }
     let result = reconcile_inner(&obj, &ctx).await;
@@ -273,7 +279,6 @@ async fn reconcile_inner<A: AwsApi>(
     //    come from AWS-side state that changes later (a VPC link still pending, a quota).
     let status = obj.status.clone().unwrap_or_default();
     if let Some(wait) = invalid_spec_wait(obj, &status, &ctx) {
-        ctx.metrics.set_ready(&key, Some("False"));
         return Ok(Action::requeue(wait));
     }
 
@@ -471,11 +476,11 @@ fn key_of(target: &ResolvedTarget) -> IntegrationKey {
 /// The integration an object claims, known without calling AWS: its pinned `status.target`,
 /// else the ids its spec names. An object that names its API or resource by name and was
 /// never resolved claims nothing yet; its first reconcile resolves and pins it.
-fn claimed_target(obj: &ApiGatewayIntegration, default_region: &str) -> Option<ResolvedTarget> {
-    if let Some(target) = obj.status.as_ref().and_then(|s| s.target.clone()) {
-        return Some(target);
+fn claimed_target(obj: &impl Claimant, default_region: &str) -> Option<ResolvedTarget> {
+    if let Some(target) = obj.pinned_target() {
+        return Some(target.clone());
     }
-    let spec = &obj.spec;
+    let spec = obj.claim_spec();
     Some(ResolvedTarget {
         rest_api_id: spec.rest_api_id.clone()?,
         resource_id: spec.resource_id.clone()?,
@@ -489,7 +494,7 @@ fn claimed_target(obj: &ApiGatewayIntegration, default_region: &str) -> Option<R
 
 /// Who owns an integration among its claimants: the oldest, by creationTimestamp, then
 /// namespace/name.
-fn claim_order(obj: &ApiGatewayIntegration) -> (Option<k8s_openapi::jiff::Timestamp>, String) {
+fn claim_order(obj: &impl ResourceExt) -> (Option<k8s_openapi::jiff::Timestamp>, String) {
     (
         obj.meta().creation_timestamp.as_ref().map(|t| t.0),
         object_key(obj),
@@ -500,13 +505,13 @@ fn claim_order(obj: &ApiGatewayIntegration) -> (Option<k8s_openapi::jiff::Timest
 fn claimants<'a>(
     me: &'a ApiGatewayIntegration,
     target: &'a ResolvedTarget,
-    peers: &'a [Arc<ApiGatewayIntegration>],
+    peers: &'a [Arc<CachedIntegration>],
     default_region: &'a str,
-) -> impl Iterator<Item = &'a Arc<ApiGatewayIntegration>> + 'a {
+) -> impl Iterator<Item = &'a Arc<CachedIntegration>> + 'a {
     peers.iter().filter(move |peer| {
         peer.meta().uid != me.meta().uid
             && object_key(&***peer) != object_key(me)
-            && claimed_target(peer, default_region).as_ref() == Some(target)
+            && claimed_target(&***peer, default_region).as_ref() == Some(target)
     })
 }
 
@@ -514,11 +519,11 @@ fn claimants<'a>(
 pub fn other_owner(
     me: &ApiGatewayIntegration,
     target: &ResolvedTarget,
-    peers: &[Arc<ApiGatewayIntegration>],
+    peers: &[Arc<CachedIntegration>],
     default_region: &str,
 ) -> Option<String> {
     claimants(me, target, peers, default_region)
-        .map(|peer| claim_order(peer))
+        .map(|peer| claim_order(&**peer))
         .filter(|order| *order < claim_order(me))
         .min()
         .map(|(_, key)| key)
@@ -1300,12 +1305,6 @@ async fn finish<A: AwsApi>(
         (outcome, _) if !outcome.is_reconciling() => ctx.succeed(&object_key(obj)),
         _ => {}
     }
-    let ready = if decision.outcome == Outcome::Synced {
-        "True"
-    } else {
-        "False"
-    };
-    ctx.metrics.set_ready(&object_key(obj), Some(ready));
     if decision.wrote_aws {
         info!(reason, "wrote to AWS");
     }
@@ -1365,7 +1364,7 @@ fn next_status(
 
 /// Backoff per object, honouring Retry-After; never a hot loop.
 pub fn error_policy<A: AwsApi>(
-    obj: Arc<ApiGatewayIntegration>,
+    obj: Arc<CachedIntegration>,
     error: &Error,
     ctx: Arc<Context<A>>,
 ) -> Action {
@@ -1390,7 +1389,7 @@ pub async fn run<A: AwsApi>(
     changed: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     wake_all: impl futures::Stream<Item = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<ApiGatewayIntegration> = match &scope.namespace {
+    let api: Api<CachedIntegration> = match &scope.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
@@ -1411,7 +1410,7 @@ pub async fn run<A: AwsApi>(
         watch,
         queue.clone(),
         writer,
-        |obj: &mut ApiGatewayIntegration| {
+        |obj: &mut CachedIntegration| {
             obj.managed_fields_mut().clear();
             obj.annotations_mut()
                 .retain(|k, _| k == PAUSE_ANNOTATION || k == ORPHAN_ANNOTATION);

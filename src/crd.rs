@@ -415,13 +415,3 @@ pub struct ResolvedTarget {
     /// The AWS Region.
     pub region: String,
 }
-
-impl crate::kit::Observed for ApiGatewayIntegration {
-    fn conditions(&self) -> &[Condition] {
-        self.status.as_ref().map_or(&[], |s| &s.conditions)
-    }
-
-    fn last_observed(&self) -> Option<&Time> {
-        self.status.as_ref()?.last_observed_time.as_ref()
-    }
-}

@@ -12,7 +12,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
@@ -242,6 +242,15 @@ impl Kit {
             .and_then(|state| state.until.checked_duration_since(Instant::now()))
     }
 
+    /// Every object the kit remembers anything about (a backoff, a fresh answer, a status
+    /// write the cache has not caught up with).
+    pub fn remembered_keys(&self) -> Vec<String> {
+        let mut keys = self.backing_off_keys();
+        keys.extend(self.fresh.lock().expect("fresh lock").keys().cloned());
+        keys.extend(self.written.lock().expect("written lock").keys().cloned());
+        keys
+    }
+
     /// The keys of every object backing off.
     pub fn backing_off_keys(&self) -> Vec<String> {
         self.backoff
@@ -289,7 +298,6 @@ impl Kit {
 
     /// Forgets what the kit remembers about `object` (deleted).
     pub fn forget_object(&self, object: &str) {
-        self.metrics.set_ready(object, None);
         self.forget(object);
         self.written.lock().expect("written lock").remove(object);
         self.backoff.lock().expect("backoff lock").remove(object);
@@ -660,7 +668,8 @@ mod sha256_tests {
 /// What the metrics read from a cached object of any kind: its Ready condition and when AWS
 /// was last observed for it.
 pub trait Observed {
-    fn conditions(&self) -> &[Condition];
+    /// The Ready condition's status and reason.
+    fn ready(&self) -> Option<(&str, &str)>;
     /// The last successful observation of AWS (None: the kind records none).
     fn last_observed(&self) -> Option<&Time> {
         None
@@ -679,9 +688,8 @@ where
         let now = k8s_openapi::jiff::Timestamp::now();
         let mut oldest: Option<f64> = None;
         for obj in store.state() {
-            let ready = obj.conditions().iter().find(|c| c.type_ == "Ready");
-            let (status, reason) = match ready {
-                Some(c) => (c.status.clone(), c.reason.clone()),
+            let (status, reason) = match obj.ready() {
+                Some((status, reason)) => (status.to_string(), reason.to_string()),
                 None => ("Unknown".to_string(), "Pending".to_string()),
             };
             if status == "True" {

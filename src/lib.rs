@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod aws;
+pub mod cache;
 pub mod cli;
 pub mod conditions;
 pub mod controller;

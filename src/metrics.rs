@@ -152,7 +152,6 @@ pub struct Metrics {
     pub leader: Gauge,
     queues: Mutex<HashMap<&'static str, Arc<WorkQueue>>>,
     collectors: Mutex<Vec<Collector>>,
-    ready_by_object: Mutex<HashMap<String, &'static str>>,
     ready: AtomicBool,
 }
 
@@ -271,7 +270,6 @@ impl Metrics {
             oldest_observation,
             queues: Mutex::new(HashMap::new()),
             collectors: Mutex::new(Vec::new()),
-            ready_by_object: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
         }
     }
@@ -338,23 +336,6 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .push(Box::new(collector));
-    }
-
-    /// Records that the controller finished a reconcile of `object` (None: it is gone), so
-    /// that the janitor can find what to forget.
-    pub fn set_ready(&self, object: &str, ready: Option<&'static str>) {
-        let mut by_object = self.ready_by_object.lock().expect("metrics lock");
-        match ready {
-            Some(state) => by_object.insert(object.to_string(), state),
-            None => by_object.remove(object),
-        };
-    }
-
-    /// Every object whose Ready state is counted: each one the controller has finished a
-    /// reconcile of and not forgotten since.
-    pub fn tracked_objects(&self) -> Vec<String> {
-        let by_object = self.ready_by_object.lock().expect("metrics lock");
-        by_object.keys().cloned().collect()
     }
 
     pub fn set_ready_to_serve(&self, ready: bool) {

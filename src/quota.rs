@@ -416,21 +416,25 @@ pub struct AccountBuckets {
 
 impl AccountBuckets {
     /// The account's bucket at `rps`/`burst` (less the jitter margin), adapting when
-    /// `adaptive`; the sub-buckets at AWS's own figures. `rps` 0 switches every bucket off
-    /// (as for tests against an emulator without quotas), except CreateDeployment's, which
-    /// has its own switch (`deployment_interval` 0).
+    /// `adaptive`; the sub-buckets at AWS's own figures divided by `shards` (operators that
+    /// split the account: `rps` and `burst` are already this shard's). `rps` 0 switches every
+    /// bucket off (as for tests against an emulator without quotas), except CreateDeployment's,
+    /// which has its own switch (`deployment_interval` 0).
     pub fn new(
         rps: f64,
         burst: u32,
         adaptive: bool,
+        shards: u32,
         deployment_interval: Duration,
         on_wait: Option<WaitObserver>,
     ) -> Self {
         let limited = rps.is_finite() && rps > 0.0;
+        let shards = shards.max(1);
         let get_resources = if limited {
+            let share = GET_RESOURCES_RPS / f64::from(shards);
             Quota::new(
-                GET_RESOURCES_RPS * 0.95,
-                burst_after_jitter_margin(GET_RESOURCES_RPS, GET_RESOURCES_BURST),
+                share * 0.95,
+                burst_after_jitter_margin(share, (GET_RESOURCES_BURST / shards).max(1)),
             )
         } else {
             Quota::new(0.0, 1)
@@ -449,7 +453,7 @@ impl AccountBuckets {
                     .observed(on_wait.clone()),
             ),
             deployments: std::sync::Arc::new(
-                deployment_quota(deployment_interval)
+                deployment_quota(deployment_interval * shards)
                     .named("deployment")
                     .observed(on_wait),
             ),
@@ -773,6 +777,30 @@ mod tests {
 #[cfg(test)]
 mod margin_tests {
     use super::*;
+
+    #[test]
+    fn shards_divide_the_sub_buckets_too() {
+        let one = AccountBuckets::new(5.0, 20, true, 1, Duration::from_secs(5), None);
+        assert!((one.get_resources.rps() - 2.375).abs() < 1e-9);
+        assert_eq!(one.get_resources.burst(), 4);
+        assert_eq!(one.get_resources.name(), "get_resources");
+        assert!(std::ptr::eq(
+            one.sub_bucket("GetResources").unwrap().as_ref(),
+            one.get_resources.as_ref()
+        ));
+        assert!(one.sub_bucket("GetIntegration").is_none());
+        let third = AccountBuckets::new(5.0 / 3.0, 6, true, 3, Duration::from_secs(5), None);
+        assert!((third.get_resources.rps() - 2.375 / 3.0).abs() < 1e-9);
+        assert_eq!(third.get_resources.burst(), 1);
+        // CreateDeployment: one every 15 s per shard (plus the margin), 5 s for the three.
+        assert!((third.deployments.rps() - 1.0 / 15.75).abs() < 1e-9);
+        let off = AccountBuckets::new(0.0, 20, true, 1, Duration::from_secs(5), None);
+        assert_eq!(
+            off.get_resources.rps(),
+            0.0,
+            "no account quota, no sub-bucket"
+        );
+    }
 
     #[test]
     fn the_burst_leaves_room_for_delivery_jitter() {

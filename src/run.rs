@@ -88,6 +88,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         rps: args.aws_rps / f64::from(args.aws_shards),
         burst: (args.aws_burst / args.aws_shards).max(1),
         adaptive_rate: args.aws_adaptive_rate,
+        shards: args.aws_shards,
         lookup_ttl: Duration::from_secs(300),
         deployment_interval: Duration::from_secs_f64(args.deployment_interval),
         observer: Some(Arc::new(

@@ -165,6 +165,12 @@ impl Snapshots {
         *members.count.entry(shared).or_default() += 1;
     }
 
+    /// Every object recorded as a member of an API.
+    pub fn member_keys(&self) -> Vec<String> {
+        let members = self.members.lock().expect("members lock");
+        members.api_of.keys().cloned().collect()
+    }
+
     /// Forgets `object` (deleted).
     pub fn leave(&self, object: &str) {
         self.members.lock().expect("members lock").remove(object);

@@ -140,7 +140,13 @@ pub struct ApiGatewayAccessStatus {
 }
 
 impl crate::kit::Observed for ApiGatewayAccess {
-    fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-        self.status.as_ref().map_or(&[], |s| &s.conditions)
+    fn ready(&self) -> Option<(&str, &str)> {
+        let ready = self
+            .status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")?;
+        Some((&ready.status, &ready.reason))
     }
 }

@@ -89,7 +89,11 @@ async fn a_younger_claimant_is_in_conflict_and_calls_nothing() {
         200,
         serde_json::json!({"uri": "https://b.example.com"}),
     );
-    let peers = vec![owner.clone(), Arc::new(younger.clone())];
+    let peers = [owner.clone(), Arc::new(younger.clone())];
+    let peers: Vec<_> = peers
+        .iter()
+        .map(|p| Arc::new(CachedIntegration::of(p)))
+        .collect();
     ctx.set_peers(Box::new(move || peers.clone()));
     let decision = decide(
         &younger,
@@ -126,7 +130,11 @@ async fn the_next_oldest_takes_over_when_the_owner_is_gone() {
         200,
         serde_json::json!({"uri": "https://b.example.com"}),
     );
-    let peers = vec![Arc::new(younger.clone())];
+    let peers = [Arc::new(younger.clone())];
+    let peers: Vec<_> = peers
+        .iter()
+        .map(|p| Arc::new(CachedIntegration::of(p)))
+        .collect();
     ctx.set_peers(Box::new(move || peers.clone()));
     let decision = decide(
         &younger,
@@ -146,7 +154,10 @@ async fn the_next_oldest_takes_over_when_the_owner_is_gone() {
 async fn equal_timestamps_order_by_namespace_and_name() {
     let a = Arc::new(object("a", 100, serde_json::json!({})));
     let b = object("b", 100, serde_json::json!({}));
-    let peers = vec![a.clone(), Arc::new(b.clone())];
+    let peers = vec![
+        Arc::new(CachedIntegration::of(&a)),
+        Arc::new(CachedIntegration::of(&b)),
+    ];
     assert_eq!(
         other_owner(&b, &resolved(&key()), &peers, "us-east-1"),
         Some("ns/a".into())
@@ -456,7 +467,11 @@ async fn a_failed_deletion_is_an_error_and_a_younger_claimant_is_the_successor()
     assert!(ctx.aws.get(&key()).is_some(), "still there");
     // A younger object claims the same integration: it takes it over.
     let younger = Arc::new(object("b", 2, serde_json::json!({})));
-    let peers = vec![younger];
+    let peers = [younger];
+    let peers: Vec<_> = peers
+        .iter()
+        .map(|p| Arc::new(CachedIntegration::of(p)))
+        .collect();
     ctx.set_peers(Box::new(move || peers.clone()));
     assert_eq!(ctx.successor(&obj, &resolved(&key())), Some("ns/b".into()));
     delete_in_aws(&obj, &acting(&ctx)).await.unwrap();

@@ -206,12 +206,3 @@ fn the_work_queue_counts_objects_waiting_to_start_and_the_oldest_wait() {
         0.0
     );
 }
-
-#[test]
-fn finished_objects_are_tracked_for_the_janitor() {
-    let m = Metrics::new();
-    m.set_ready("ns/a", Some("True"));
-    m.set_ready("ns/b", Some("False"));
-    m.set_ready("ns/a", None);
-    assert_eq!(m.tracked_objects(), vec!["ns/b".to_string()]);
-}

@@ -10,6 +10,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::aws::stages::fake::FakeStages;
+use crate::cache::CachedIntegration;
+use crate::crd::ApiGatewayIntegration;
 use crate::crd::{ApiGatewayIntegrationSpec, ApiGatewayIntegrationStatus, ResolvedTarget};
 use crate::stage::types::ApiGatewayStageSpec;
 
@@ -34,7 +36,10 @@ fn context(aws: FakeStages, members: Vec<ApiGatewayIntegration>) -> Context<Fake
         crate::kit::testing::settings(),
     );
     let ctx = Context::new(client, Arc::new(aws), settings, Arc::new(Metrics::new()));
-    let members: Vec<Arc<ApiGatewayIntegration>> = members.into_iter().map(Arc::new).collect();
+    let members: Vec<Arc<CachedIntegration>> = members
+        .iter()
+        .map(|m| Arc::new(CachedIntegration::of(m)))
+        .collect();
     ctx.set_integrations(Box::new(move || members.clone()));
     ctx
 }

@@ -24,7 +24,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::{Selector, SelectorExt};
 use kube::ResourceExt;
 
-use crate::crd::ApiGatewayIntegration;
+use crate::cache::CachedIntegration;
 use crate::plan::{escape_key, Op, PatchOperation};
 use crate::stage::types::{ApiGatewayStageSpec, Published, StageTarget};
 
@@ -71,7 +71,7 @@ pub fn selects(
     namespace: &str,
     target: &StageTarget,
     default_region: &str,
-    obj: &ApiGatewayIntegration,
+    obj: &CachedIntegration,
 ) -> bool {
     if obj.namespace().as_deref() != Some(namespace) {
         return false;
@@ -95,19 +95,17 @@ pub fn selects(
 }
 
 /// The stage's view of one selected integration.
-pub fn member(obj: &ApiGatewayIntegration) -> Member {
-    let status = obj.status.clone().unwrap_or_default();
+pub fn member(obj: &CachedIntegration) -> Member {
+    let status = obj.status.as_ref();
     let generation = obj.metadata.generation.unwrap_or_default();
     Member {
         key: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
         generation,
-        last_write: status.last_write_time.map(|t| t.0),
-        settled: status.synced_generation == Some(generation),
+        last_write: status.and_then(|s| s.last_write_time.as_ref()).map(|t| t.0),
+        settled: status.and_then(|s| s.synced_generation) == Some(generation),
         reason: status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.reason.clone()),
+            .and_then(|s| s.ready.as_ref())
+            .map(|(_, reason)| reason.to_string()),
     }
 }
 

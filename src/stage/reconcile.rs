@@ -39,7 +39,7 @@ use crate::aws::stages::{Stage, StageApi, StageKey};
 use crate::aws::{AwsError, Priority};
 use crate::conditions::{conditions_for, ready_reason, Outcome};
 use crate::controller::{Error, Scope};
-use crate::crd::{ApiGatewayIntegration, DeletionPolicy, ManagementPolicy};
+use crate::crd::{DeletionPolicy, ManagementPolicy};
 use crate::kit::{
     annotation_is_true, apply_status, follow_deletion_policy, forget_expired, object_key,
     outcome_of_error, remove_finalizer, Kit, Settings,
@@ -50,7 +50,7 @@ use crate::stage::types::{ApiGatewayStage, ApiGatewayStageStatus, StageTarget};
 use crate::{FINALIZER, ORPHAN_ANNOTATION, PAUSE_ANNOTATION};
 
 /// Lists the integrations the operator watches (the integration controller's cache).
-pub type Integrations = Box<dyn Fn() -> Vec<Arc<ApiGatewayIntegration>> + Send + Sync>;
+pub type Integrations = Box<dyn Fn() -> Vec<Arc<crate::cache::CachedIntegration>> + Send + Sync>;
 
 /// Shared by every stage reconcile; the kit's parts through `Deref`.
 pub struct Context<A: StageApi> {
@@ -86,7 +86,7 @@ impl<A: StageApi> Context<A> {
         let _ = self.integrations.set(integrations);
     }
 
-    fn integrations(&self) -> Vec<Arc<ApiGatewayIntegration>> {
+    fn integrations(&self) -> Vec<Arc<crate::cache::CachedIntegration>> {
         self.integrations
             .get()
             .map(|list| list())
@@ -609,14 +609,6 @@ async fn finish<A: StageApi>(
         }
         _ => {}
     }
-    ctx.metrics.set_ready(
-        &format!("stage:{key}"),
-        Some(if decision.outcome.is_ready() {
-            "True"
-        } else {
-            "False"
-        }),
-    );
     Ok(decision
         .requeue_after
         .map_or_else(Action::await_change, Action::requeue))
