@@ -1444,6 +1444,7 @@ pub async fn run<A: AwsApi>(
                     .is_some()
             };
             janitor_ctx.prune(exists);
+            janitor_ctx.snapshots.purge_expired();
             queue.retain(exists);
         }
     });

@@ -165,6 +165,25 @@ impl Snapshots {
         *members.count.entry(shared).or_default() += 1;
     }
 
+    /// Drops the snapshots too old to serve anyone (a stale one is listed again before use):
+    /// at 10,000 objects they are several MB that would otherwise stay until the next drift
+    /// cycle lists the API again. A snapshot being read or listed right now is left alone.
+    pub fn purge_expired(&self) {
+        let mut snapshots = self.snapshots.lock().expect("snapshots lock");
+        snapshots.retain(|_, slot| match slot.try_lock() {
+            Ok(mut snapshot) => {
+                if snapshot
+                    .as_ref()
+                    .is_some_and(|s| s.taken.elapsed() >= self.max_age)
+                {
+                    *snapshot = None;
+                }
+                snapshot.is_some()
+            }
+            Err(_) => true,
+        });
+    }
+
     /// Every object recorded as a member of an API.
     pub fn member_keys(&self) -> Vec<String> {
         let members = self.members.lock().expect("members lock");
@@ -315,6 +334,25 @@ mod tests {
         .expect("an integration");
         let back: Integration = serde_json::from_str(&compact(&integration)).expect("parses");
         assert_eq!(back, integration);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_snapshots_are_dropped_and_fresh_ones_kept() {
+        let aws = crate::aws::fake::FakeAws::with(&key("a", "r1"), Integration::default());
+        let s = Snapshots::new(Duration::from_secs(60));
+        s.read(&aws, &key("a", "r1"), Priority::Drift)
+            .await
+            .unwrap();
+        s.purge_expired();
+        assert_eq!(s.snapshots.lock().unwrap().len(), 1, "fresh: kept");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        s.purge_expired();
+        assert!(s.snapshots.lock().unwrap().is_empty(), "expired: dropped");
+        // The next read lists the API again.
+        s.read(&aws, &key("a", "r1"), Priority::Drift)
+            .await
+            .unwrap();
+        assert_eq!(aws.count("GetResources"), 2);
     }
 
     #[test]
