@@ -466,8 +466,8 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float
 def create_integrations(emulator: Emulator, apis: int, per_api: list[int], integration: Callable[[int, int], dict],
                         threads: int = 8, name_prefix: str = "bench") -> list[dict]:
     """Creates `apis` REST APIs, per_api[a] resources each with a POST method and an integration
-    (integration(a, i) gives PutIntegration's fields). Returns [{api, index, restApiId,
-    resourceId, path}] in order."""
+    (integration(a, i) gives PutIntegration's fields; None: the method is left without one).
+    Returns [{api, index, restApiId, resourceId, path}] in order."""
     from concurrent.futures import ThreadPoolExecutor
 
     aws = emulator.boto(max_pool=threads * 2)
@@ -482,8 +482,9 @@ def create_integrations(emulator: Emulator, apis: int, per_api: list[int], integ
         res = aws.create_resource(restApiId=t["restApiId"], parentId=t["rootId"], pathPart=t["path"][1:])
         t["resourceId"] = res["id"]
         aws.put_method(restApiId=t["restApiId"], resourceId=res["id"], httpMethod="POST", authorizationType="NONE")
-        aws.put_integration(restApiId=t["restApiId"], resourceId=res["id"], httpMethod="POST",
-                            **integration(t["api"], t["index"]))
+        fields = integration(t["api"], t["index"])
+        if fields is not None:
+            aws.put_integration(restApiId=t["restApiId"], resourceId=res["id"], httpMethod="POST", **fields)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(make, targets))

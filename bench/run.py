@@ -359,13 +359,15 @@ def main() -> int:
     ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "apigw-operator")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build --release")
     ap.add_argument("--skip", action="append", default=[],
-                    choices=["latency", "drift", "stages", "neighbour", "shards"], help="skip a phase")
+                    choices=["latency", "drift", "stages", "neighbour", "shards", "create"], help="skip a phase")
     ap.add_argument("--neighbour-n", type=int, default=None,
                     help="neighbour phase: objects (default: -n, i.e. 1000 unless -n says otherwise)")
     ap.add_argument("--neighbour-runs", default=",".join(NEIGHBOUR_RUNS),
                     help=f"neighbour phase: the operator settings to run, comma-separated, of "
                          f"{', '.join(NEIGHBOUR_RUNS)} (default all; the first listed has the targets)")
     ap.add_argument("--shards-n", type=int, default=600, help="shards phase: objects (default 600)")
+    ap.add_argument("--create-n", type=int, default=None,
+                    help="create phase: objects (default: -n, i.e. 1000 unless -n says otherwise)")
     ap.add_argument("--settle", type=int, default=10,
                     help="stage phase: the ApiGatewayStages' settleSeconds (default 10)")
     ap.add_argument("--keep", action="store_true", help="keep the namespace and its objects")
@@ -893,9 +895,63 @@ def main() -> int:
                 log(f"stage phase FAILED: {e}")
                 result["phases"]["stages"] = {"error": str(e), "settle_seconds": args.settle}
 
-        # 5. A neighbour on the account. 6. Shards. Each with objects, REST APIs and a namespace
-        # of its own, so the operators of the phases above never saw them.
-        for phase, run_phase in (("neighbour", neighbour_phase), ("shards", shards_phase)):
+        def create_phase() -> dict:
+            """create_n methods without integrations in A REST APIs of their own; as many
+            CreateOrUpdate manifests; one operator with its defaults, quota on: every
+            integration is created. Calls per created integration."""
+            n_cr = args.create_n if args.create_n is not None else n
+            cns = f"{ns}-cr"
+            namespaces.append(cns)
+            emulator.faults()  # set-up with boto3: no quota
+            kube.ensure_namespace(cns)
+            per_api = [n_cr // a + (1 if i < n_cr % a else 0) for i in range(a)]
+            targets = envkit.create_integrations(emulator, a, per_api, lambda api, i: None, name_prefix="bench-cr")
+            names = [f"cr-{k:05d}" for k in range(n_cr)]
+            uri = {name: f"https://cr{tg['api']}.example.com/r{tg['index']}" for name, tg in zip(names, targets)}
+            cr_tracker = envkit.Tracker(kube, cns)
+            trackers.append(cr_tracker)
+            emulator.faults(**QUOTA)
+            emulator.reset_calls()
+            objs = [envkit.manifest(name, cns, tg, type="HTTP", integrationHttpMethod="POST", uri=uri[name],
+                                    managementPolicy="CreateOrUpdate")
+                    for name, tg in zip(names, targets)]
+            applied = envkit.apply_all(kube, objs, args.apply_threads)
+            gens = {k: g for k, (_, g) in applied.items()}
+            t0 = time.monotonic()
+            op = start_operator("op-create", namespace=cns)
+            floor = n_cr / OPERATOR_DEFAULT_RPS
+            done, not_ready, _ = wait_all_ready(cr_tracker, names, gens, t0 + 3 * floor + 60, [], t0)
+            seconds = None if done is None else done - t0
+            calls = emulator.calls()
+            responses = emulator.responses()
+            out = {
+                "what": (f"{n_cr} POST methods without an integration in {a} REST APIs; {n_cr} manifests with "
+                         f"managementPolicy CreateOrUpdate; one operator with its defaults; emulator quota "
+                         f"{QUOTA['quota_rps']} rps / burst {QUOTA['quota_burst']}"),
+                "objects": n_cr, "apis": a, "seconds": seconds, "floor_seconds": floor,
+                "not_ready": len(not_ready),
+                "calls": calls, "api_calls": total(calls) - calls.get("GetCallerIdentity", 0),
+                "http_429": sum(v.get("429", 0) for v in responses.values()),
+                "operator": stop_operator(op),
+            }
+            out["calls_per_created"] = out["api_calls"] / n_cr
+            out["listing_allowance"] = a  # A·pages: one page per API at these sizes
+            emulator.faults()
+            aws = emulator.boto()
+            missing = 0
+            for name, tg in zip(names, targets):
+                try:
+                    got = aws.get_integration(restApiId=tg["restApiId"], resourceId=tg["resourceId"], httpMethod="POST")
+                    missing += got.get("uri") != uri[name]
+                except Exception:  # noqa: BLE001 - not created
+                    missing += 1
+            out["not_created"] = missing
+            return out
+
+        # 5. A neighbour on the account. 6. Shards. 7. Creating. Each with objects, REST APIs and
+        # a namespace of its own, so the operators of the phases above never saw them.
+        for phase, run_phase in (("neighbour", neighbour_phase), ("shards", shards_phase),
+                                 ("create", create_phase)):
             if phase in args.skip:
                 continue
             try:
@@ -904,7 +960,7 @@ def main() -> int:
                 log(f"{phase} phase FAILED: {e}")
                 result["phases"][phase] = {"error": str(e)}
             finally:
-                for op in [o for o in operators if o.name.startswith(("op-nb-", "op-shard-"))]:
+                for op in [o for o in operators if o.name.startswith(("op-nb-", "op-shard-", "op-create"))]:
                     stop_operator(op)
     finally:
         if tracker:
@@ -1000,6 +1056,22 @@ def shards_rows(sh: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def create_rows(cr: dict) -> list[tuple[str, str, str, str]]:
+    if "error" in cr:
+        return [("create: phase", f"FAILED: {cr['error'][:160]}", "-", "FAILED")]
+    target = 1.05 + cr["listing_allowance"] / cr["objects"]
+    calls = {k: v for k, v in cr["calls"].items() if k != "GetCallerIdentity"}
+    when = "not all Ready" if cr["seconds"] is None else f"{cr['seconds']:.1f} s (floor {cr['floor_seconds']:.0f} s)"
+    return [
+        (f"create: AWS calls / created integration ({cr['objects']})",
+         f"{cr['calls_per_created']:.3f} {calls}", f"≤ 1.05 + A/N = {target:.3f}",
+         verdict(cr["calls_per_created"], target)),
+        ("create: not created / 429s", f"{cr['not_created']} / {cr['http_429']}", "0 / 0",
+         verdict(cr["not_created"] + cr["http_429"], 0)),
+        ("create: start → all Ready (defaults, quota on)", when, "-", "-"),
+    ]
+
+
 def report(r: dict) -> None:
     n, a = r["objects"], r["apis"]
     p = r["phases"]
@@ -1073,6 +1145,8 @@ def report(r: dict) -> None:
         rows += neighbour_rows(p["neighbour"])
     if "shards" in p:
         rows += shards_rows(p["shards"])
+    if "create" in p:
+        rows += create_rows(p["create"])
     usages = []
     for k, v in p.items():
         if not isinstance(v, dict):
