@@ -135,7 +135,7 @@ impl<A: AwsApi> Context<A> {
         let mine = account(obj.namespace(), &obj.spec);
         self.peers()
             .into_iter()
-            .filter(|peer| claimed_target(&**peer, region).as_ref() == Some(target))
+            .filter(|peer| claims(&**peer, target, region))
             .filter(|peer| account(peer.namespace(), &peer.spec) == mine)
             .collect()
     }
@@ -492,6 +492,19 @@ fn claimed_target(obj: &impl Claimant, default_region: &str) -> Option<ResolvedT
     })
 }
 
+/// Whether `obj` claims `target` ([`claimed_target`] without allocating: the ownership check
+/// asks it of every watched object).
+fn claims(obj: &impl Claimant, target: &ResolvedTarget, default_region: &str) -> bool {
+    if let Some(pinned) = obj.pinned_target() {
+        return pinned == target;
+    }
+    let spec = obj.claim_spec();
+    spec.rest_api_id.as_deref() == Some(target.rest_api_id.as_str())
+        && spec.resource_id.as_deref() == Some(target.resource_id.as_str())
+        && spec.http_method.as_str() == target.http_method
+        && spec.region.as_deref().unwrap_or(default_region) == target.region
+}
+
 /// Who owns an integration among its claimants: the oldest, by creationTimestamp, then
 /// namespace/name.
 fn claim_order(obj: &impl ResourceExt) -> (Option<k8s_openapi::jiff::Timestamp>, String) {
@@ -511,7 +524,7 @@ fn claimants<'a>(
     peers.iter().filter(move |peer| {
         peer.meta().uid != me.meta().uid
             && object_key(&***peer) != object_key(me)
-            && claimed_target(&***peer, default_region).as_ref() == Some(target)
+            && claims(&***peer, target, default_region)
     })
 }
 
