@@ -24,9 +24,9 @@
 //! - **Observer**: [`AwsSettings::observer`] is called once per HTTP attempt (one per page of a
 //!   listing, and once more for every retry the SDK makes inside one call) with AWS's
 //!   operation name and the attempt's outcome by its HTTP status (`"ok"`, `"throttled"`, ...,
-//!   `"unreadable"` for a 2xx the SDK could not parse); a call that never reached AWS (fenced,
-//!   no credentials) is reported once with [`AwsError::category`]. Every attempt also feeds the
-//!   buckets' adaptation ([`crate::quota`]).
+//!   `"unreadable"` for a 2xx the SDK could not parse); a call that never reached AWS for want
+//!   of credentials is reported once with [`AwsError::category`], a write the fence stopped not
+//!   at all. Every attempt also feeds the buckets' adaptation ([`crate::quota`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -665,9 +665,25 @@ impl SdkAws {
         all
     }
 
-    /// The SDK client of a Region (the same one the trait methods use).
+    /// An SDK client of a Region with the trait methods' configuration (credentials, endpoint,
+    /// CA bundle, timeouts, the null-template fix), for set-up and tools: its calls take no
+    /// quota token, pass no write fence and are not reported to the observer.
     pub fn client(&self, region: &str) -> Client {
-        self.regional(region).client.clone()
+        let region = if region.is_empty() {
+            self.inner.default_region.as_str()
+        } else {
+            region
+        };
+        let mut config = aws_sdk_apigateway::config::Builder::from(&self.inner.sdk_config);
+        if let Some(url) = &self.inner.settings.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Client::from_conf(
+            config
+                .region(Region::new(region.to_owned()))
+                .interceptor(nulls::NullMapValues)
+                .build(),
+        )
     }
 
     fn regional(&self, region: &str) -> Arc<Regional> {
@@ -736,7 +752,6 @@ impl SdkAws {
         }
         r.buckets.account.acquire(priority).await;
         if is_write(operation) && !self.may_write() {
-            self.observe_unsent(operation, "not_leader");
             return Err(not_leader(operation));
         }
         let started = Instant::now();
@@ -769,7 +784,7 @@ impl SdkAws {
         result
     }
 
-    /// Reports a call that never reached AWS (fenced, no credentials).
+    /// Reports a call that never reached AWS for want of credentials.
     fn observe_unsent(&self, operation: &'static str, outcome: &'static str) {
         if let Some(observer) = &self.inner.settings.observer {
             observer(operation, outcome);

@@ -80,13 +80,10 @@ impl AwsError {
         }
     }
 
-    /// Whether the call never reached AWS: a write the fence stopped, or no credentials.
+    /// Whether the call never reached AWS for want of credentials (a write the fence stopped
+    /// is not a call at all, and is not reported).
     pub fn never_sent(&self) -> bool {
-        match self {
-            AwsError::Retryable { kind, .. } => *kind == RetryKind::NotLeader,
-            AwsError::Unauthorized { code, .. } => code == "CredentialsError",
-            _ => false,
-        }
+        matches!(self, AwsError::Unauthorized { code, .. } if code == "CredentialsError")
     }
 
     /// Whether the error is transient (throttling, conflict, 5xx, timeout, connection).
