@@ -12,12 +12,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import REPO, SERVER
+# Not imported from conftest: when pytest collects tests/e2e too, "conftest" is that one.
+REPO = Path(__file__).resolve().parents[2]
+SERVER = REPO / "hack" / "emulator" / "server.py"
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
