@@ -676,6 +676,14 @@ pub trait Observed {
     }
 }
 
+/// The Ready condition's status and reason among `conditions`, for [`Observed::ready`].
+pub fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<(&str, &str)> {
+    let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((&ready.status, &ready.reason))
+}
+
 /// Counts the cached objects of `kind` by Ready status and reason at every scrape (so the
 /// figures are right from the first list after a restart), and the age of the oldest
 /// observation among Ready ones.

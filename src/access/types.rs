@@ -141,12 +141,6 @@ pub struct ApiGatewayAccessStatus {
 
 impl crate::kit::Observed for ApiGatewayAccess {
     fn ready(&self) -> Option<(&str, &str)> {
-        let ready = self
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")?;
-        Some((&ready.status, &ready.reason))
+        crate::kit::ready_of(&self.status.as_ref()?.conditions)
     }
 }
