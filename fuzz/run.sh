@@ -7,6 +7,8 @@
 #   rustup toolchain install nightly && cargo install cargo-fuzz
 # Crashes are written to fuzz/artifacts/<target>/ (reproduce: cargo +nightly fuzz run <target> <file>).
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../hack/errtrap.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds="${FUZZ_SECONDS:-200}"

@@ -19,6 +19,8 @@
 #
 # Environment: IMAGE_IMPORT=0 skips the import; APIGW_MUSL_TARGET_DIR overrides the cache.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=hack/lib.sh
 . hack/lib.sh
@@ -41,17 +43,36 @@ version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
 [ -n "$version" ] || testenv_die "cannot read the package version from Cargo.toml"
 lock_hash="$(sha256sum Cargo.lock | cut -c1-12)"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/apigw-operator"
+# The cached musl target directories, newest first (none on a new machine: prints nothing, exit 0).
+musl_targets_newest_first() {
+    local dirs=() d
+    for d in "$cache_root"/musl-target-*; do
+        case "$d" in *.tmp) continue ;; esac
+        [ -d "$d" ] && dirs+=("$d")
+    done
+    [ ${#dirs[@]} -gt 0 ] || return 0
+    ls -dt "${dirs[@]}"
+}
 target_dir="${APIGW_MUSL_TARGET_DIR:-$cache_root/musl-target-$lock_hash}"
 if [ ! -d "$target_dir" ] && [ -z "${APIGW_MUSL_TARGET_DIR:-}" ]; then
     # A new Cargo.lock: start from the newest target dir of an older one, so that cargo rebuilds
     # only what changed (the fat-LTO build of every dependency takes many minutes here); keep
     # the two newest.
-    newest="$(ls -dt "$cache_root"/musl-target-* 2>/dev/null | head -n1 || true)"
-    if [ -n "$newest" ]; then
-        log "seeding $target_dir from $newest"
-        cp -a "$newest" "$target_dir.tmp" && mv "$target_dir.tmp" "$target_dir"
+    # (On a machine that never built the image there is no musl-target-* yet: every step below
+    # must hold with none, one, or many; tests/testenv/test_first_run.py runs all three.)
+    olds=()
+    while IFS= read -r d; do olds+=("$d"); done < <(musl_targets_newest_first)
+    if [ ${#olds[@]} -gt 0 ]; then
+        log "seeding $target_dir from ${olds[0]}"
+        rm -rf "$target_dir.tmp"
+        cp -a "${olds[0]}" "$target_dir.tmp" && mv "$target_dir.tmp" "$target_dir"
+        # cp -a keeps the old mtime: make the new one the newest, so the pruning keeps it.
+        touch "$target_dir"
     fi
-    ls -dt "$cache_root"/musl-target-* 2>/dev/null | tail -n +3 | while IFS= read -r old; do rm -rf "$old"; done
+    musl_targets_newest_first | tail -n +3 | while IFS= read -r old; do
+        log "pruning $old"
+        rm -rf "$old"
+    done
 fi
 mkdir -p "$target_dir"
 

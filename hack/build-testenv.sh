@@ -19,6 +19,8 @@
 # scheme (their own wrapper directory, src/kube-node), into the same bin dir.
 # Environment: APIGW_TESTENV_CACHE overrides the cache root.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 
 # shellcheck source=hack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -11,6 +11,8 @@
 # musl release build, too much for the first `make demo` of a quick start. DEMO_IN_CLUSTER=0
 # runs target/debug/apigw-operator as a process.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STATE=target/demo
 mkdir -p "$STATE"

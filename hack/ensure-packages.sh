@@ -15,6 +15,8 @@
 # Environment (for tests of this script): ENSURE_PACKAGES_SPEC overrides the list, as
 # space-separated command:package pairs; ENSURE_PACKAGES_UID stands in for the user id.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 
 log() { printf '[ensure-packages] %s\n' "$*" >&2; }
 die() { printf '[ensure-packages] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -15,6 +15,8 @@
 # Prints ONLY the absolute path of promtool on stdout; progress goes to stderr.
 # Environment: PROMTOOL_MODULE_VERSION overrides the pinned version.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${PROMTOOL_MODULE_VERSION:-v0.316.0}" # Prometheus 3.16.0

@@ -5,6 +5,8 @@
 # started the environment, brings it down and checks that nothing was left behind
 # (hack/testenv-leftovers.sh). TESTENV_KEEP=1 leaves it running.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" = 1 ]; then

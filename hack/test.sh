@@ -3,6 +3,8 @@
 # environment that this script starts and stops. With TESTENV_USE_EXISTING_CLUSTER=1 and
 # KUBECONFIG set, the tests use that cluster (only the emulator is started).
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "== system packages (openssl, curl, lua5.1, python3)"

@@ -5,6 +5,8 @@
 # TESTENV_STOP_TIMEOUT seconds (15). Removes the pid files, env.sh and etcd's
 # data; keeps the logs. Idempotent: with nothing running it does nothing.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=hack/lib.sh

@@ -5,6 +5,8 @@
 # iptables rule or chain, network link or network namespace that differs from what
 # hack/node/host-state.py recorded before the node started. Prints each leftover; exit 1 if any.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=hack/lib.sh
 . "$HACK_DIR/lib.sh"

@@ -24,6 +24,8 @@
 #   APIGW_TESTENV_CACHE: cache root of the built binaries (see build-testenv.sh).
 # Stop it all with hack/testenv-down.sh (make testenv-down).
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=hack/lib.sh

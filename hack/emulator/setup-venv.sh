@@ -8,6 +8,8 @@
 #
 # Prints ONLY the absolute path of the venv's python on stdout; progress goes to stderr.
 set -euo pipefail
+# shellcheck source=hack/errtrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../errtrap.sh"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
