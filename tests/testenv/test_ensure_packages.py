@@ -29,11 +29,11 @@ fi
 
 @pytest.fixture
 def env(tmp_path):
-    """A PATH with the stub apt-get, awk and id only, and the log of apt-get's calls."""
+    """A PATH with the stub apt-get, awk, id and dirname only, and the log of apt-get's calls."""
     stub_bin, tools = tmp_path / "bin", tmp_path / "tools"
     stub_bin.mkdir()
     tools.mkdir()
-    for tool in ("awk", "id"):
+    for tool in ("awk", "id", "dirname"):
         (tools / tool).symlink_to(shutil.which(tool))
     log = tmp_path / "apt.log"
 
