@@ -2,45 +2,140 @@
 # `make test`: formatting and lints, then every test (Rust and Python) against a test
 # environment that this script starts and stops. With TESTENV_USE_EXISTING_CLUSTER=1 and
 # KUBECONFIG set, the tests use that cluster (only the emulator is started).
+#
+# Nothing is skipped; the time goes down by overlapping what waits with what computes
+# (docs/testing.md has the phases and their times):
+#   - the builds no test needs yet run in the background, at the lowest CPU priority, while the
+#     foreground goes on: the Go binaries of the test environment (node mode's too), promtool
+#     and the emulator's venv beside the Rust build; the operator's musl image beside the tests;
+#   - the fault matrix's CI subset (its own emulator) runs beside the other Python tests;
+#   - the Python tests run on TEST_WORKERS (default 4) pytest-xdist workers, each with an
+#     emulator of its own (tests/conftest.py); they share the API server, every test in its own
+#     namespace.
+# A background step's output goes to target/test-logs/<step>.log and is printed when it fails.
+# The phase times are printed at the end and written to target/test-logs/times.txt.
 set -euo pipefail
 # shellcheck source=hack/errtrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/errtrap.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-echo "== system packages (openssl, curl, lua5.1, python3)"
+WORKERS="${TEST_WORKERS:-4}"
+LOGS=target/test-logs
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+T0=$(date +%s)
+: >"$LOGS/times.txt"
+
+# phase NAME: prints the header and closes the previous phase's timing.
+current="" current_t0=$T0
+phase() {
+    local now
+    now=$(date +%s)
+    [ -z "$current" ] || printf '%-58s %5d s\n' "$current" $((now - current_t0)) >>"$LOGS/times.txt"
+    current="$1" current_t0=$now
+    [ -z "$1" ] || echo "== $1"
+}
+
+# bg NAME CMD...: runs CMD in the background (nice 19), its output in $LOGS/NAME.log.
+declare -A BG_PID BG_T0
+bg() {
+    local name="$1"
+    shift
+    BG_T0[$name]=$(date +%s)
+    nice -n 19 "$@" >"$LOGS/$name.log" 2>&1 &
+    BG_PID[$name]=$!
+    echo "   (background: $name, log $LOGS/$name.log)"
+}
+# bg_wait NAME: waits for it; on failure prints its log and fails.
+bg_wait() {
+    local name="$1" rc=0
+    wait "${BG_PID[$name]}" || rc=$?
+    unset "BG_PID[$name]"
+    printf '%-58s %5d s\n' "  (background) $name" $(($(date +%s) - BG_T0[$name])) >>"$LOGS/times.txt"
+    if [ "$rc" != 0 ]; then
+        echo "== background step $name failed (exit $rc); its log, $LOGS/$name.log:" >&2
+        tail -n 200 "$LOGS/$name.log" >&2
+        return "$rc"
+    fi
+}
+# On any exit: stop the background steps still running (their whole process group is not
+# ours to find, so each step's direct child first, then the step).
+stop_bg() {
+    local name pid
+    for name in "${!BG_PID[@]}"; do
+        pid="${BG_PID[$name]}"
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+cleanup() {
+    stop_bg
+    if [ "${started_here:-0}" = 1 ] && [ -z "${TESTENV_KEEP:-}" ]; then hack/testenv-down.sh || true; fi
+}
+trap cleanup EXIT
+
+phase "system packages (openssl, curl, lua5.1, python3)"
 hack/ensure-packages.sh
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run: rustup component add rustfmt clippy" >&2; exit 1; }
 
-echo "== cargo fmt --check"
+phase "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy -D warnings"
+
+# Nothing below needs these until the environment starts (a warm cache makes each a no-op).
+if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" != 1 ]; then
+    bg testenv-binaries hack/build-testenv.sh --node
+fi
+bg promtool hack/ensure-promtool.sh
+bg venv hack/emulator/setup-venv.sh
+
+phase "cargo clippy -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "== build"
+phase "build"
 cargo build --all-targets
 
-echo "== test environment"
+phase "test environment (waits for the Go build on a cold machine)"
+[ -z "${BG_PID[testenv-binaries]:-}" ] || bg_wait testenv-binaries
+bg_wait venv
 started_here=0
 if [ ! -f target/testenv/env.sh ]; then started_here=1; fi
 hack/testenv-up.sh
-if [ "$started_here" = 1 ] && [ -z "${TESTENV_KEEP:-}" ]; then
-    trap 'hack/testenv-down.sh || true' EXIT
-fi
 # shellcheck disable=SC1091
 . target/testenv/env.sh
 python="$(hack/emulator/setup-venv.sh)"
 
-echo "== cargo test"
+# The node phase's image: a musl release build with fat LTO, all CPU, no test needs it before
+# the node phase.
+if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" != 1 ]; then
+    bg image env IMAGE_IMPORT=0 hack/build-image.sh
+fi
+
+phase "cargo test"
 cargo test --all-targets
-echo "== pytest (emulator, environment, operator end to end)"
-"$python" -m pytest -q tests/emulator tests/testenv tests/e2e tests/ship
-echo "== fault matrix, CI subset (make test-faults for the full run)"
-FAULT_OBJECTS=50 "$python" -m pytest -q -s tests/faults -k "throttle_50 or sigkilled or api_server_restarted"
-echo "== node mode: the operator as a pod from its own image (make test-node)"
+
+phase "pytest on $WORKERS workers (emulator, environment, operator end to end, ship) + the fault matrix's CI subset"
+bg_wait promtool
+# The fault matrix's CI subset (make test-faults for the full run): its own emulator and
+# operators, the shared API server; its cases compare counts, not times.
+bg faults env FAULT_OBJECTS=50 "$python" -m pytest -q -s tests/faults -k "throttle_50 or sigkilled or api_server_restarted"
+"$python" -m pytest -q -n "$WORKERS" --dist load --durations=30 -p no:cacheprovider \
+    tests/emulator tests/testenv tests/e2e tests/ship | tee "$LOGS/pytest.log"
+phase "fault matrix, CI subset (the rest of it, if it still runs)"
+bg_wait faults
+tail -n 3 "$LOGS/faults.log"
+
+phase "node mode: the operator as a pod from its own image (make test-node)"
 if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" = 1 ]; then
     echo "NOT RUN: tests/node need the local nodes (TESTENV_NODE=1), not TESTENV_USE_EXISTING_CLUSTER=1" >&2
 else
-    # Restarts the environment with nodes (a fresh cluster), builds and imports the image, runs
-    # tests/node, then (unless TESTENV_KEEP) stops it and checks that nothing was left behind.
+    bg_wait image
+    # Restarts the environment with nodes (a fresh cluster), builds (now: finds it built) and
+    # imports the image, runs tests/node, then (unless TESTENV_KEEP) stops it and checks that
+    # nothing was left behind.
     hack/test-node.sh
+    started_here=0
 fi
+phase ""
+printf '%-58s %5d s\n' "make test, all" $(($(date +%s) - T0)) >>"$LOGS/times.txt"
+echo "== times ($LOGS/times.txt)"
+cat "$LOGS/times.txt"
