@@ -34,8 +34,10 @@ testenv_bin_dir() {
 # shellcheck disable=SC2034 # used by the scripts that source this file
 TESTENV_BINARIES="etcd kube-apiserver kubectl helm"
 
-# Run-time state (pids, logs, certs, data) of a started test environment.
-TESTENV_STATE_DIR="$TESTENV_REPO_ROOT/target/testenv"
+# Run-time state (pids, logs, certs, data) of a started test environment. TESTENV_STATE_DIR (an
+# absolute path) puts a second environment beside the first: make test's solo phase runs on
+# target/testenv-solo.
+TESTENV_STATE_DIR="${TESTENV_STATE_DIR:-$TESTENV_REPO_ROOT/target/testenv}"
 
 # testenv_live_pid NAME: prints the pid in $TESTENV_STATE_DIR/NAME.pid if that
 # process still runs NAME's program (so a recycled pid is never taken for it).

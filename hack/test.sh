@@ -8,7 +8,9 @@
 #   - the builds no test needs yet run in the background, at the lowest CPU priority, while the
 #     foreground goes on: the Go binaries of the test environment (node mode's too), promtool
 #     and the emulator's venv beside the Rust build; the operator's musl image beside the tests;
-#   - the fault matrix's CI subset (its own emulator) runs beside the other Python tests;
+#   - the fault matrix's CI subset (its own emulator) runs beside the other Python tests, and so
+#     do the tests that act on the whole cluster (tests/conftest.py, SOLO_FILES), one at a time
+#     on a second API server (TESTENV_STATE_DIR=target/testenv-solo);
 #   - the Python tests run on TEST_WORKERS (default 4) pytest-xdist workers, each with an
 #     emulator of its own (tests/conftest.py); they share the API server, every test in its own
 #     namespace.
@@ -36,13 +38,22 @@ phase() {
     [ -z "$1" ] || echo "== $1"
 }
 
-# bg NAME CMD...: runs CMD in the background (nice 19), its output in $LOGS/NAME.log.
+# bg NAME NICENESS CMD...: runs CMD in the background in a session of its own (so that it can be
+# stopped whole), its output in $LOGS/NAME.log, its end time in $LOGS/NAME.end. Builds run at
+# niceness 19, tests at 0 (their operators must not starve).
 declare -A BG_PID BG_T0
 bg() {
-    local name="$1"
-    shift
+    local name="$1" niceness="$2"
+    shift 2
     BG_T0[$name]=$(date +%s)
-    nice -n 19 "$@" >"$LOGS/$name.log" 2>&1 &
+    (
+        setsid nice -n "$niceness" "$@" &
+        echo $! >"$LOGS/$name.pgid"
+        rc=0
+        wait $! || rc=$?
+        date +%s >"$LOGS/$name.end"
+        exit $rc
+    ) >"$LOGS/$name.log" 2>&1 &
     BG_PID[$name]=$!
     echo "   (background: $name, log $LOGS/$name.log)"
 }
@@ -51,25 +62,21 @@ bg_wait() {
     local name="$1" rc=0
     wait "${BG_PID[$name]}" || rc=$?
     unset "BG_PID[$name]"
-    printf '%-58s %5d s\n' "  (background) $name" $(($(date +%s) - BG_T0[$name])) >>"$LOGS/times.txt"
+    printf '%-58s %5d s\n' "  (background) $name" $(($(cat "$LOGS/$name.end" 2>/dev/null || date +%s) - BG_T0[$name])) >>"$LOGS/times.txt"
     if [ "$rc" != 0 ]; then
         echo "== background step $name failed (exit $rc); its log, $LOGS/$name.log:" >&2
         tail -n 200 "$LOGS/$name.log" >&2
         return "$rc"
     fi
 }
-# On any exit: stop the background steps still running (their whole process group is not
-# ours to find, so each step's direct child first, then the step).
-stop_bg() {
-    local name pid
-    for name in "${!BG_PID[@]}"; do
-        pid="${BG_PID[$name]}"
-        pkill -TERM -P "$pid" 2>/dev/null || true
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-}
+# On any exit: stop the background steps still running (each its whole session), then the
+# environments this script started.
 cleanup() {
-    stop_bg
+    local name
+    for name in "${!BG_PID[@]}"; do
+        kill -TERM -- "-$(cat "$LOGS/$name.pgid" 2>/dev/null)" 2>/dev/null || true
+    done
+    if [ "${solo_started:-0}" = 1 ]; then TESTENV_STATE_DIR="$SOLO_STATE" hack/testenv-down.sh || true; fi
     if [ "${started_here:-0}" = 1 ] && [ -z "${TESTENV_KEEP:-}" ]; then hack/testenv-down.sh || true; fi
 }
 trap cleanup EXIT
@@ -84,10 +91,10 @@ cargo fmt --all -- --check
 
 # Nothing below needs these until the environment starts (a warm cache makes each a no-op).
 if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" != 1 ]; then
-    bg testenv-binaries hack/build-testenv.sh --node
+    bg testenv-binaries 19 hack/build-testenv.sh --node
 fi
-bg promtool hack/ensure-promtool.sh
-bg venv hack/emulator/setup-venv.sh
+bg promtool 19 hack/ensure-promtool.sh
+bg venv 19 hack/emulator/setup-venv.sh
 
 phase "cargo clippy -D warnings"
 cargo clippy --all-targets -- -D warnings
@@ -107,22 +114,46 @@ python="$(hack/emulator/setup-venv.sh)"
 # The node phase's image: a musl release build with fat LTO, all CPU, no test needs it before
 # the node phase.
 if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" != 1 ]; then
-    bg image env IMAGE_IMPORT=0 hack/build-image.sh
+    bg image 19 env IMAGE_IMPORT=0 hack/build-image.sh
+fi
+
+# The solo phase's environment (tests/conftest.py, SOLO_FILES): a second API server, etcd and
+# emulator beside the first, for the tests that act on the whole cluster.
+SOLO_STATE="$PWD/target/testenv-solo"
+solo_started=0
+if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" != 1 ]; then
+    solo_started=1
+    TESTENV_STATE_DIR="$SOLO_STATE" hack/testenv-up.sh
 fi
 
 phase "cargo test"
 cargo test --all-targets
 
-phase "pytest on $WORKERS workers (emulator, environment, operator end to end, ship) + the fault matrix's CI subset"
+PYTEST=("$python" -m pytest -q -p no:cacheprovider tests/emulator tests/testenv tests/e2e tests/ship)
+phase "pytest: $WORKERS workers, beside them the solo tests and the fault matrix's CI subset"
 bg_wait promtool
 # The fault matrix's CI subset (make test-faults for the full run): its own emulator and
 # operators, the shared API server; its cases compare counts, not times.
-bg faults env FAULT_OBJECTS=50 "$python" -m pytest -q -s tests/faults -k "throttle_50 or sigkilled or api_server_restarted"
-"$python" -m pytest -q -n "$WORKERS" --dist load --durations=30 -p no:cacheprovider \
-    tests/emulator tests/testenv tests/e2e tests/ship | tee "$LOGS/pytest.log"
-phase "fault matrix, CI subset (the rest of it, if it still runs)"
+bg faults 0 env FAULT_OBJECTS=50 "$python" -m pytest -q -s -p no:cacheprovider tests/faults \
+    -k "throttle_50 or sigkilled or api_server_restarted"
+SOLO=("${PYTEST[@]}" -m solo --basetemp "$LOGS/tmp-solo")
+if [ "$solo_started" = 1 ]; then
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    bg solo 0 bash -c '. "$0/env.sh" && exec "$@"' "$SOLO_STATE" "${SOLO[@]}"
+fi
+"${PYTEST[@]}" -n "$WORKERS" --dist load --durations=30 -m "not solo" --basetemp "$LOGS/tmp-workers"
+phase "the solo tests and the fault matrix's CI subset (what still runs of them)"
+if [ "$solo_started" = 1 ]; then
+    bg_wait solo
+    tail -n 1 "$LOGS/solo.log"
+    TESTENV_STATE_DIR="$SOLO_STATE" hack/testenv-down.sh
+    solo_started=0
+else
+    # One cluster only (TESTENV_USE_EXISTING_CLUSTER): the solo tests run after the others.
+    "${SOLO[@]}"
+fi
 bg_wait faults
-tail -n 3 "$LOGS/faults.log"
+tail -n 1 "$LOGS/faults.log"
 
 phase "node mode: the operator as a pod from its own image (make test-node)"
 if [ "${TESTENV_USE_EXISTING_CLUSTER:-}" = 1 ]; then

@@ -8,6 +8,10 @@ faults must not share one. Each xdist worker therefore starts its own emulator
 environment. The kube-apiserver is shared: every test works in a namespace of its own (and the
 cluster-scoped objects a test makes carry a random name or label), which the fixtures already do.
 
+A few test files act on the whole cluster (SOLO_FILES below): they are marked `solo`, and
+`make test` runs them one at a time on an API server of their own (a second environment,
+TESTENV_STATE_DIR=target/testenv-solo) while the rest runs on the workers.
+
 Without xdist (`pytest tests/e2e/test_stages.py`, one process) nothing changes: the tests use
 the emulator of `target/testenv/env.sh`. APIGW_TEST_OWN_EMULATOR=1 forces a private emulator in
 one process too (two pytest runs side by side).
@@ -31,6 +35,14 @@ SERVER = REPO / "hack" / "emulator" / "server.py"
 START_TIMEOUT_S = 60
 
 _own: dict[str, object] = {}
+
+# Test files that must not share the cluster with other tests running at the same time:
+# - test_access.py makes cluster-scoped ApiGatewayAccess objects, whose status the access
+#   controller of every running operator writes (each against its own emulator), and runs
+#   operators over every namespace, whose stage controller does not honour --selector yet
+#   (it would take over other tests' stages);
+# - test_rbac.py does both through the chart's ServiceAccount.
+SOLO_FILES = ("tests/e2e/test_access.py", "tests/ship/test_rbac.py")
 
 
 def _healthy(url: str) -> bool:
@@ -77,6 +89,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "solo: acts on the whole cluster; make test runs it alone on its own API server (tests/conftest.py)")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker and os.environ.get("APIGW_TEST_OWN_EMULATOR") != "1":
         return
@@ -88,6 +102,12 @@ def pytest_configure(config: pytest.Config) -> None:
     _own.update(proc=proc, url=url, log=log_path, shared=os.environ["APIGW_EMULATOR_ADMIN"])
     os.environ["AWS_ENDPOINT_URL"] = url
     os.environ["APIGW_EMULATOR_ADMIN"] = url
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.fspath).resolve().relative_to(REPO).as_posix() in SOLO_FILES:
+            item.add_marker(pytest.mark.solo)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

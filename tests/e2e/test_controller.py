@@ -231,15 +231,16 @@ def test_throttling_is_bounded_and_converges(kube, emulator, operators):
     ids = emulator.api_with_method(integration=PUT_HTTP)
     operators("--aws-max-attempts", "1")
     emulator.faults(throttle=1.0, retry_after=2)
-    before = emulator.calls()
+    before, start = emulator.calls(), time.monotonic()
     kube.apply(manifest("throttled", ids, timeoutInMillis=2500))
     kube.wait_reason("throttled", "Throttled", timeout=30)
     time.sleep(30)  # the fault window the issue asks for: 30 s of 100% throttling
-    during = emulator.calls()
+    during, window = emulator.calls(), time.monotonic() - start
     attempts = sum(during.values()) - sum(before.values())
-    print(f"AWS calls during 30 s of 100% throttling (Retry-After 2 s): {attempts}")
-    # Retry-After 2 s bounds it at 16 attempts; backoff makes it fewer.
-    assert attempts <= 16, attempts
+    print(f"AWS calls during {window:.1f} s of 100% throttling (Retry-After 2 s): {attempts}")
+    # Retry-After 2 s bounds it at one attempt per 2 s of the window, plus the first; backoff
+    # makes it fewer. The window is measured: reaching Throttled takes longer on a busy machine.
+    assert attempts <= int(window / 2) + 1, (attempts, window)
     # One Warning for the new failure reason, not one per retry.
     throttled_events = [e for e in kube.events("throttled") if e["reason"] == "Throttled"]
     assert len(throttled_events) == 1, throttled_events
