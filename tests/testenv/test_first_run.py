@@ -496,3 +496,20 @@ def test_node_prepare_installs_the_packages_builds_pause_once_and_writes_its_ima
     assert p.returncode == 0, p.stderr
     assert len(box.calls("musl-gcc")) == 1 and len(box.calls("apt-get")) == 1  # built and installed once
     assert (state / "pause.oci.tar").is_file()
+
+
+# Files that are only ever sourced (by a script that has already sourced hack/errtrap.sh).
+SOURCED_ONLY = {"hack/lib.sh", "hack/errtrap.sh", "hack/node-up.sh", "hack/node-down.sh"}
+
+
+def test_every_script_reports_the_failing_line_and_command():
+    """No silent exits: every script that runs on its own sources hack/errtrap.sh, and the trap
+    names the file, the line, the command and its status."""
+    scripts = sorted(p.relative_to(REPO).as_posix() for p in [*REPO.glob("hack/**/*.sh"), REPO / "fuzz" / "run.sh",
+                                                              REPO / ".ci" / "run"])
+    missing = [s for s in scripts if s not in SOURCED_ONLY and "errtrap.sh" not in (REPO / s).read_text()]
+    assert not missing, f"scripts without the ERR trap: {missing}"
+    probe = subprocess.run(["bash", "-c", f'. "{REPO}/hack/errtrap.sh"; f() {{ false; }}; f; echo unreachable'],
+                           capture_output=True, text=True, timeout=30)
+    assert probe.returncode == 1 and "unreachable" not in probe.stdout
+    assert re.search(r"ERROR: .*:1: `false` exited 1", probe.stderr), probe.stderr
