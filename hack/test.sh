@@ -47,7 +47,10 @@ bg() {
     shift 2
     BG_T0[$name]=$(date +%s)
     (
-        setsid nice -n "$niceness" "$@" &
+        # A new session is a new scheduler autogroup (kernel.sched_autogroup_enabled), in which
+        # nice counts only against the session's own processes: give the group the niceness too.
+        # shellcheck disable=SC2016 # expanded by the inner bash
+        setsid bash -c 'echo "$0" >/proc/self/autogroup 2>/dev/null || true; exec nice -n "$0" "$@"' "$niceness" "$@" &
         echo $! >"$LOGS/$name.pgid"
         rc=0
         wait $! || rc=$?

@@ -74,7 +74,7 @@ impl Outcome {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             Outcome::Synced => "the integration in AWS matches the spec".into(),
             Outcome::Paused => {

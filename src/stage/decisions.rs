@@ -205,6 +205,13 @@ async fn a_blocked_integration_is_listed_and_does_not_hold_the_deployment() {
     .await
     .unwrap();
     assert_eq!(ctx.aws.count("CreateDeployment"), 1);
+    // The message of the reconcile that deploys names the blocked one too, as
+    // status.blockedIntegrations does (it said "every selected integration" alone).
+    let message = decision.outcome.message();
+    assert!(
+        message.contains("not serving the spec of (a person must act): ns/bad (InvalidSpec)"),
+        "{message}"
+    );
     assert_eq!(
         decision.rollout.unwrap().blocked,
         vec!["ns/bad (InvalidSpec)"]

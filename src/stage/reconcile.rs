@@ -453,8 +453,11 @@ async fn act<A: StageApi>(
             live = Some(stage);
             if left_behind.is_empty() {
                 Outcome::Live(format!(
-                    "stage {} serves deployment {} with every selected integration ({})",
-                    stage_key.stage_name, deployment.id, rollout.published.integrations
+                    "stage {} serves deployment {} with every selected integration ({}){}",
+                    stage_key.stage_name,
+                    deployment.id,
+                    rollout.published.integrations,
+                    blocked_note(&rollout.blocked)
                 ))
             } else {
                 Outcome::Pending(format!(
@@ -488,11 +491,7 @@ async fn act<A: StageApi>(
             stage_key.stage_name,
             serving.clone().unwrap_or_default(),
             rollout.published.integrations,
-            if rollout.blocked.is_empty() {
-                String::new()
-            } else {
-                format!("; not serving the spec of (a person must act): {}", rollout.blocked.join(", "))
-            }
+            blocked_note(&rollout.blocked)
         )),
     };
     decision.outcome = match (outcome, drift.is_empty()) {
@@ -646,6 +645,20 @@ fn next_status(
         next.blocked_integrations = rollout.blocked.iter().take(50).cloned().collect();
     }
     next
+}
+
+/// What a Live message adds about the blocked integrations, the same whether this reconcile
+/// deployed or found the stage serving already: a deployment made while one is blocked ships its
+/// old state, and `status.blockedIntegrations` lists it either way.
+fn blocked_note(blocked: &[String]) -> String {
+    if blocked.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not serving the spec of (a person must act): {}",
+            blocked.join(", ")
+        )
+    }
 }
 
 /// Backoff per object, honouring Retry-After; never a hot loop.
