@@ -22,7 +22,8 @@ import requests
 from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
-BINARY = REPO / "target" / "debug" / "apigw-operator"
+# cargo's target directory: CARGO_TARGET_DIR when set (relative to the repository), else target/.
+BINARY = (REPO / os.environ.get("CARGO_TARGET_DIR", "target")) / "debug" / "apigw-operator"
 LOGS = REPO / "target" / "e2e"
 UP_HINT = "run `make testenv-up` and `. target/testenv/env.sh` first (make test does both)"
 

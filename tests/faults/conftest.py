@@ -41,7 +41,7 @@ def fail(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def operator_binary() -> Path:
-    path = Path(os.environ.get("FAULT_OPERATOR_BIN", REPO / "target" / "debug" / "apigw-operator"))
+    path = Path(os.environ.get("FAULT_OPERATOR_BIN", (REPO / os.environ.get("CARGO_TARGET_DIR", "target")) / "debug" / "apigw-operator"))
     if not path.exists():
         fail(f"{path} is missing: run `cargo build` (make test-faults does)")
     return path

@@ -29,7 +29,7 @@ DEPLOY = REPO / "deploy"
 CRD = REPO / "crds" / "apigatewayintegrations.apigw.dev.yaml"
 # Every CRD the operator serves, as `apigw-operator crd --out-dir` writes them.
 CRDS = sorted((REPO / "crds").glob("*.yaml"))
-BINARY = REPO / "target" / "debug" / "apigw-operator"
+BINARY = (REPO / os.environ.get("CARGO_TARGET_DIR", "target")) / "debug" / "apigw-operator"  # as tests/e2e
 LOGS = REPO / "target" / "ship"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 UP_HINT = "run `make testenv-up` and `. target/testenv/env.sh` first (make test does both)"
