@@ -1386,11 +1386,36 @@ pub fn error_policy<A: AwsApi>(
     Action::requeue(delay)
 }
 
-/// Which objects this operator instance watches.
+/// Which objects this operator instance watches: its namespace (or all) and its label selector
+/// (`--selector`, a shard). Both apply to every namespaced kind alike, stages included: a shard
+/// manages only the stages its selector selects, and a stage counts only the integrations its
+/// shard sees (README, "Sharding").
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
     pub namespace: Option<String>,
     pub selector: Option<String>,
+}
+
+impl Scope {
+    /// The API of kind `K` over this scope's namespace (or all namespaces).
+    pub fn api<K>(&self, client: kube::Client) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        }
+    }
+
+    /// A watcher configuration with this scope's label selector.
+    pub fn watch_config(&self) -> watcher::Config {
+        match &self.selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        }
+    }
 }
 
 /// Runs the controller until SIGTERM/SIGINT. The namespace of every integration the cache saw
@@ -1402,16 +1427,10 @@ pub async fn run<A: AwsApi>(
     changed: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     wake_all: impl futures::Stream<Item = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<CachedIntegration> = match &scope.namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+    let api: Api<CachedIntegration> = scope.api(ctx.client.clone());
     // Pages of 100 objects: every page is held whole while it is parsed, on top of the cache
     // it fills, and that sum is the operator's peak memory at start-up.
-    let mut watch = watcher::Config::default().page_size(LIST_PAGE_SIZE);
-    if let Some(selector) = &scope.selector {
-        watch = watch.labels(selector);
-    }
+    let watch = scope.watch_config().page_size(LIST_PAGE_SIZE);
     // The cache keeps every watched object. managedFields, kubectl's last-applied copy of the
     // spec, and the annotations Helm and Argo CD add are most of an object's size, and the
     // operator reads none of them but the pause and orphan annotations. Labels stay: a stage's

@@ -28,7 +28,6 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
@@ -683,20 +682,12 @@ pub async fn run<A: StageApi>(
     wake_all: impl futures::Stream<Item = ()> + Send + Sync + 'static,
     concurrency: u16,
 ) {
-    let api: Api<ApiGatewayStage> = match &scope.namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+    let api: Api<ApiGatewayStage> = scope.api(ctx.client.clone());
     ctx.set_integrations(integrations);
     let (reader, writer) = kube::runtime::reflector::store();
     let queue = ctx.metrics.queue(ctx.kind);
-    let objects = crate::kit::watched(
-        api,
-        watcher::Config::default(),
-        queue.clone(),
-        writer,
-        |_| {},
-    );
+    // The shard's selector too: a stage outside it belongs to the shard that sees its members.
+    let objects = crate::kit::watched(api, scope.watch_config(), queue.clone(), writer, |_| {});
     crate::kit::collect_objects(&ctx.metrics, ctx.kind, reader.clone());
     let wake_all = crate::kit::waking_all(wake_all, queue.clone(), reader.clone());
     let controller = Controller::for_stream(objects, reader);

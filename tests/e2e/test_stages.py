@@ -73,9 +73,9 @@ def deploy_outside(emulator, ids: dict, stage_name: str = "prod", **extra) -> st
     return emulator.aws.create_deployment(restApiId=ids["restApiId"], stageName=stage_name, **extra)["id"]
 
 
-def start(emulator, operators, *extra):
+def start(emulator, operators, *extra, **kw):
     emulator.faults(deployment_interval=float(INTERVAL))
-    return operators("--deployment-interval", INTERVAL, *extra)
+    return operators("--deployment-interval", INTERVAL, *extra, **kw)
 
 
 def test_fifty_changes_in_one_api_are_one_deployment_and_all_are_served(kube, emulator, operators):
@@ -296,3 +296,33 @@ def test_a_failing_create_deployment_is_reported_and_retried_until_it_lands(kube
     # Retried with backoff (base 0.5 s, cap 5 s), not in a loop.
     attempts = delta(before, emulator.calls(), "CreateDeployment")
     assert 2 <= attempts <= 30, attempts
+
+
+def stage_objects(op) -> int:
+    """How many stages the operator's cache holds (the apigw_objects gauge, every reason)."""
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in op.metrics().splitlines()
+               if line.startswith('apigw_objects{kind="stage"'))
+
+
+def test_a_shard_manages_only_the_stages_its_selector_selects(kube, emulator, operators):
+    """--selector applies to stages as to integrations: the shard that sees a stage's members
+    manages it, and no other shard writes it (every shard managed every stage before)."""
+    a_ids = emulator.api_with_method(integration=HTTP, path="a")
+    b_ids = emulator.api_with_method(integration=HTTP, path="b")
+    deploy_outside(emulator, a_ids)
+    deploy_outside(emulator, b_ids)
+    shard_b = start(emulator, operators, "--selector", "shard=b", name="shard-b")
+    for shard, ids in (("a", a_ids), ("b", b_ids)):
+        member = manifest(f"member-{shard}", ids)
+        member["metadata"]["labels"] = {"shard": shard}
+        kube.apply(member)
+        body = stage(f"stage-{shard}", ids)
+        body["metadata"]["labels"] = {"shard": shard}
+        kube.apply(body)
+    wait_stage(kube, "stage-b", "Synced")
+    assert stage_objects(shard_b) == 1, shard_b.metrics()
+    assert "status" not in get_stage(kube, "stage-a"), "shard b wrote a stage of shard a"
+    start(emulator, operators, "--selector", "shard=a", name="shard-a")
+    kube.wait_ready("member-a")
+    obj = wait_stage(kube, "stage-a", "Synced")
+    assert "with every selected integration (1)" in ready(obj)["message"], obj["status"]
