@@ -38,10 +38,9 @@ _own: dict[str, object] = {}
 
 # Test files that must not share the cluster with other tests running at the same time:
 # - test_access.py makes cluster-scoped ApiGatewayAccess objects, whose status the access
-#   controller of every running operator writes (each against its own emulator), and runs
-#   operators over every namespace, whose stage controller does not honour --selector yet
-#   (it would take over other tests' stages);
-# - test_rbac.py does both through the chart's ServiceAccount.
+#   controller of every running operator writes (each against its own emulator: another test's
+#   operator would flip a status the test waits for), and runs operators over every namespace;
+# - test_rbac.py does the same through the chart's ServiceAccount.
 SOLO_FILES = ("tests/e2e/test_access.py", "tests/ship/test_rbac.py")
 
 
