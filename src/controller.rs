@@ -1458,7 +1458,7 @@ pub async fn run<A: AwsApi>(
     let controller = Controller::for_stream(objects, reader)
         .reconcile_all_on(wake_all)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .shutdown_on_signal();
+        .graceful_shutdown_on(crate::shutdown::requested());
     let peers = controller.store();
     ctx.set_peers(Box::new(move || peers.state()));
     // An object deleted without a finalizer (deletionPolicy Retain) is never reconciled again,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod plan;
 pub mod quota;
 pub mod run;
+pub mod shutdown;
 pub mod snapshot;
 pub mod stage;
 

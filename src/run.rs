@@ -33,6 +33,11 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs until SIGTERM/SIGINT; returns the process exit status.
 pub async fn run(args: RunArgs) -> i32 {
     init_tracing(args.log_format);
+    // First: a SIGTERM from here on stops the operator gracefully (src/shutdown.rs).
+    if let Err(e) = crate::shutdown::install() {
+        eprintln!("error: cannot catch SIGTERM: {e}");
+        return 1;
+    }
     match run_inner(args).await {
         Ok(()) => 0,
         Err(message) => {
@@ -335,14 +340,7 @@ async fn check_crd_installed(client: &Client, namespace: Option<&str>) -> Result
 
 /// SIGTERM (what Kubernetes sends) or SIGINT.
 async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    crate::shutdown::requested().await
 }
 
 fn hostname() -> String {

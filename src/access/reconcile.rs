@@ -336,7 +336,7 @@ pub async fn run(ctx: Arc<AccessContext>, changed: broadcast::Sender<()>) {
     let wake_all = crate::kit::waking_all(changes(&changed), queue, reader.clone());
     Controller::for_stream(objects, reader)
         .reconcile_all_on(wake_all)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(crate::shutdown::requested())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;

@@ -713,7 +713,7 @@ pub async fn run<A: StageApi>(
         .reconcile_on(wake)
         .reconcile_all_on(wake_all)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .shutdown_on_signal()
+        .graceful_shutdown_on(crate::shutdown::requested())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
