@@ -55,6 +55,10 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     check_crd_installed(&client, args.namespace.as_deref()).await?;
 
     let metrics = Arc::new(Metrics::new());
+    // Served from here on, before the waits of the start (the access gate's caches wait up to
+    // 30 s when namespaces cannot be listed): /healthz answers at once, so the liveness probe
+    // does not kill a slow start; /readyz says 503 until the controllers run.
+    let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
     // With leader election every AWS write passes the fence: the lease renewed within the
     // renew deadline.
     let fence = args.leader_elect.then(|| {
@@ -141,7 +145,6 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     };
     info!(region = %settings.default_region, concurrency = args.concurrency, "starting");
 
-    let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
     // Ready once started, leader or standby (as controller-runtime does): a standby that
     // answered 503 would keep a Deployment of several replicas from ever being ready and stall
     // rolling updates. `apigw_leader` says which replica leads.
