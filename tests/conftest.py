@@ -20,19 +20,15 @@ one process too (two pytest runs side by side).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
+
+import emulator_process
 
 REPO = Path(__file__).resolve().parents[1]
-SERVER = REPO / "hack" / "emulator" / "server.py"
-START_TIMEOUT_S = 60
 
 _own: dict[str, object] = {}
 
@@ -42,49 +38,6 @@ _own: dict[str, object] = {}
 #   operator would flip a status the test waits for), and runs operators over every namespace;
 # - test_rbac.py does the same through the chart's ServiceAccount.
 SOLO_FILES = ("tests/e2e/test_access.py", "tests/ship/test_rbac.py")
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/_emulator/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _start_emulator(tag: str) -> tuple[subprocess.Popen, str, Path]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"apigw-emulator-{tag}-"))
-    port_file, log_path = workdir / "port", workdir / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO),
-    )
-    log.close()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        text = port_file.read_text().strip() if port_file.is_file() else ""
-        if text:
-            url = f"http://127.0.0.1:{int(text)}"
-            if _healthy(url):
-                return proc, url, log_path
-        time.sleep(0.1)
-    _stop(proc)
-    raise pytest.UsageError(
-        f"the worker's emulator did not become ready within {START_TIMEOUT_S}s (exit code {proc.poll()}); "
-        f"its log:\n{log_path.read_text()}"
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,7 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # (tests/testenv/test_first_run.py alone, say) start none.
     if not os.environ.get("APIGW_EMULATOR_ADMIN"):
         return
-    proc, url, log_path = _start_emulator(worker or "main")
+    workdir = Path(tempfile.mkdtemp(prefix=f"apigw-emulator-{worker or 'main'}-"))
+    try:
+        proc, url, log_path = emulator_process.start(workdir)
+    except emulator_process.EmulatorDidNotStart as e:
+        raise pytest.UsageError(f"this worker's emulator: {e}") from None
     _own.update(proc=proc, url=url, log=log_path, shared=os.environ["APIGW_EMULATOR_ADMIN"])
     os.environ["AWS_ENDPOINT_URL"] = url
     os.environ["APIGW_EMULATOR_ADMIN"] = url
@@ -112,7 +69,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_unconfigure(config: pytest.Config) -> None:
     proc = _own.pop("proc", None)
     if isinstance(proc, subprocess.Popen):
-        _stop(proc)
+        emulator_process.stop(proc)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -13,24 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import boto3
+import emulator_process
 import pytest
 import requests
 from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER = REPO / "hack" / "emulator" / "server.py"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REGION = "us-east-1"
-START_TIMEOUT_S = 60
 
 
 class Emulator:
@@ -77,18 +72,11 @@ class Emulator:
         )
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/_emulator/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory):
     shared = os.environ.get("APIGW_EMULATOR_ADMIN")
     if shared:
-        if not _healthy(shared.rstrip("/")):
+        if not emulator_process.healthy(shared.rstrip("/")):
             pytest.fail(
                 f"APIGW_EMULATOR_ADMIN={shared} does not answer GET /_emulator/health. "
                 "Start it with `make testenv-up` (and source target/testenv/env.sh), "
@@ -97,48 +85,15 @@ def emulator(tmp_path_factory: pytest.TempPathFactory):
         yield Emulator(shared)
         return
 
-    workdir = tmp_path_factory.mktemp("emulator")
-    port_file = workdir / "port"
-    log_path = workdir / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
-         "--port-file", str(port_file)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=str(REPO),
-    )
     try:
-        url = None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            if port_file.is_file() and port_file.read_text().strip():
-                candidate = f"http://127.0.0.1:{int(port_file.read_text())}"
-                if _healthy(candidate):
-                    url = candidate
-                    break
-            time.sleep(0.1)
-        if url is None:
-            log.flush()
-            pytest.fail(
-                f"the emulator did not become ready within {START_TIMEOUT_S}s "
-                f"(exit code {proc.poll()}); its log:\n{log_path.read_text()}\n"
-                "Run the tests with the venv's python: "
-                '"$(hack/emulator/setup-venv.sh)" -m pytest tests/emulator'
-            )
+        proc, url, _ = emulator_process.start(tmp_path_factory.mktemp("emulator"))
+    except emulator_process.EmulatorDidNotStart as e:
+        pytest.fail(f"{e}\nRun the tests with the venv's python: "
+                    '"$(hack/emulator/setup-venv.sh)" -m pytest tests/emulator')
+    try:
         yield Emulator(url)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
+        emulator_process.stop(proc)
 
 
 @pytest.fixture(autouse=True)
